@@ -1,0 +1,46 @@
+# Shotline — `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHOTLINE := $(VENV)/bin/shotline
+ONLY ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup protos protos-check up down status demo test test-unit test-integration bench eval-al clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
+
+setup: ## install system packages, the virtualenv, Kafka jars, fixtures and the default model (idempotent)
+	@scripts/setup.sh
+
+protos: ## regenerate the Python code for protos/ (committed)
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=src --pyi_out=src --grpc_python_out=src protos/shotline/v1/*.proto
+
+up: setup ## start Kafka, Milvus, Redis and the five services (idempotent)
+	$(SHOTLINE) stack up
+
+down: ## stop the local stack; leaves no process behind
+	$(SHOTLINE) stack down
+
+status: ## show the local stack's processes
+	$(SHOTLINE) stack status
+
+demo: up ## set up, start the stack, ingest the sample videos, search, print results
+	$(PY) -m scripts.demo
+
+test: setup ## set up everything and run the whole suite (unit + integration on the real stack)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: ## unit tests only (no stack)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: setup ## run every benchmark, or one with ONLY=<name>; results in bench/results/
+	$(PY) -m bench $(ONLY)
+
+eval-al: setup ## the Video Annotator active-learning evaluation
+	$(PY) -m services.trainer.eval_al
+
+clean: down ## remove the run directory (data and logs)
+	rm -rf .run

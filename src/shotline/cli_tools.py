@@ -1,0 +1,1 @@
+"""Offline CLI verbs that need no stack (added as the libraries behind them land)."""

@@ -1,0 +1,117 @@
+"""Typed, validated settings from the environment (pydantic-settings).
+
+Connection strings use the conventional names (`KAFKA_BOOTSTRAP_SERVERS`, `MILVUS_URI`,
+`REDIS_URL`); everything else is `SHOTLINE_<FIELD>`. Secrets are `SecretStr`, so they are
+masked in logs and reprs. Invalid values fail at start-up, not on the first message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _cache_default() -> Path:
+    return Path.home() / ".cache" / "shotline"
+
+
+class Settings(BaseSettings):
+    """Settings every service shares. Services subclass it for their own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOTLINE_", frozen=True, extra="ignore", populate_by_name=True)
+
+    service_name: str = "shotline"
+    # Infrastructure. Left at their defaults, `shotline stack up` starts local servers there.
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SHOTLINE_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    milvus_uri: str = Field(
+        "http://127.0.0.1:19530", validation_alias=AliasChoices("MILVUS_URI", "SHOTLINE_MILVUS_URI")
+    )
+    milvus_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("MILVUS_TOKEN", "SHOTLINE_MILVUS_TOKEN")
+    )
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        validation_alias=AliasChoices("REDIS_URL", "SHOTLINE_REDIS_URL"),
+    )
+
+    # Kafka topology.
+    topic_prefix: str = "shotline"
+    topic_partitions: int = Field(6, ge=1, le=1024)
+    topic_replication: int = Field(1, ge=1, le=5)
+    consumer_group_prefix: str = "shotline"
+
+    # Worker loop.
+    batch_max_records: int = Field(32, ge=1, le=10_000)
+    poll_timeout_ms: int = Field(500, ge=10, le=60_000)
+    transient_retries: int = Field(5, ge=0, le=100)
+    retry_backoff_seconds: float = Field(0.5, gt=0, le=60)
+    handler_error_retries: int = Field(1, ge=0, le=10)
+    produce_timeout_seconds: float = Field(30.0, gt=0)
+    lag_refresh_seconds: float = Field(10.0, gt=0)
+
+    # Local state.
+    run_dir: Path = Path(".run")
+    cache_dir: Path = Field(default_factory=_cache_default)
+    blob_root: Path | None = None  # default: <run_dir>/blobs
+
+    # Observability.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9400, ge=0, le=65535)  # 0 = pick a free port
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    # Model bundles.
+    model_dir: Path | None = None  # default: <cache_dir>/models/default
+    ort_providers: Annotated[list[str], NoDecode] = []
+
+    # APIs.
+    encoder_address: str = "127.0.0.1:50052"
+    query_address: str = "127.0.0.1:50051"
+    api_token: SecretStr | None = None  # bearer token; unset = no auth
+
+    # Video sources.
+    allowed_roots: Annotated[list[Path], NoDecode] = []
+    max_download_bytes: int = Field(2 * 1024**3, gt=0)
+
+    @field_validator("allowed_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [Path(p).expanduser() for p in v.split(":") if p]
+        return v
+
+    @field_validator("ort_providers", mode="before")
+    @classmethod
+    def _split_providers(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.upper()
+        if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return v
+
+    # Derived paths.
+    @property
+    def blob_dir(self) -> Path:
+        return self.blob_root or (self.run_dir / "blobs")
+
+    @property
+    def default_model_dir(self) -> Path:
+        return self.model_dir or (self.cache_dir / "models" / "default")
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"
+
+    def group(self, service: str) -> str:
+        return f"{self.consumer_group_prefix}-{service}"

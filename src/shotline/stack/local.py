@@ -1,0 +1,323 @@
+"""The local stack: Kafka, Milvus, Redis and the five services under supervisord.
+
+`up` is idempotent (a running supervisord is reused and only missing programs start) and
+returns once every component answers its health check; `down` asks supervisord to stop
+every child (each with its own stop signal) and waits until its pid is gone. Components
+whose connection string is set in the environment (KAFKA_BOOTSTRAP_SERVERS, MILVUS_URI,
+REDIS_URL) are external: nothing is started for them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shotline import logs, topics
+from shotline.stack import kafka as kafka_stack
+from shotline.stack import redis as redis_stack
+
+log = logs.get("shotline.stack")
+
+SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query")
+
+
+class StackSettings(BaseSettings):
+    """Where the local stack listens and keeps its state (`SHOTLINE_STACK_*`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHOTLINE_STACK_", frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    run_dir: Path = Field(Path(".run"), validation_alias="SHOTLINE_RUN_DIR")
+    cache_dir: Path = Field(Path.home() / ".cache" / "shotline", validation_alias="SHOTLINE_CACHE_DIR")
+    kafka_version: str = kafka_stack.DEFAULT_VERSION
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    milvus_port: int = 19530
+    redis_port: int = 6379
+    query_port: int = 50051
+    encoder_port: int = 50052
+    metrics_port_base: int = 9401  # segmenter, encoder, indexer, trainer, query = base + i
+    partitions: int = 6
+    ready_timeout_seconds: float = 180.0
+
+    def metrics_port(self, service: str) -> int:
+        return self.metrics_port_base + SERVICES.index(service)
+
+
+@dataclass
+class Endpoints:
+    kafka: str
+    milvus: str
+    redis: str
+    kafka_external: bool
+    milvus_external: bool
+    redis_external: bool
+
+
+def endpoints(st: StackSettings) -> Endpoints:
+    env = os.environ
+    return Endpoints(
+        kafka=env.get("KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{st.kafka_port}",
+        milvus=env.get("MILVUS_URI") or f"http://127.0.0.1:{st.milvus_port}",
+        redis=env.get("REDIS_URL") or f"redis://127.0.0.1:{st.redis_port}/0",
+        kafka_external="KAFKA_BOOTSTRAP_SERVERS" in env,
+        milvus_external="MILVUS_URI" in env,
+        redis_external="REDIS_URL" in env,
+    )
+
+
+def milvus_program(data_dir: Path, port: int) -> tuple[list[str], dict[str, str], Path]:
+    """milvus-lite 2.5.1's C++ server binary, serving its .db file over TCP on loopback."""
+    import importlib.util
+
+    # Located without importing: milvus_lite's __init__ needs pkg_resources (old setuptools).
+    spec = importlib.util.find_spec("milvus_lite")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("milvus-lite==2.5.1 is not installed")
+    lib = Path(list(spec.submodule_search_locations)[0]) / "lib"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {"LD_LIBRARY_PATH": str(lib)}
+    return [str(lib / "milvus"), str(data_dir / "shotline.db"), f"127.0.0.1:{port}", "ERROR"], env, data_dir
+
+
+def _ini_value(v: str) -> str:
+    return v.replace("%", "%%")
+
+
+def _program(name: str, argv: list[str], run_dir: Path, *, env: dict[str, str] | None = None,
+             cwd: Path | None = None, stopsignal: str = "TERM", stopwait: int = 30,
+             autostart: bool = True, priority: int = 100) -> str:
+    import shlex
+
+    lines = [
+        f"[program:{name}]",
+        f"command={_ini_value(shlex.join(argv))}",
+        f"directory={cwd or Path.cwd()}",
+        f"autostart={'true' if autostart else 'false'}",
+        "autorestart=true",
+        "startsecs=2",
+        "startretries=10",
+        f"stopsignal={stopsignal}",
+        f"stopwaitsecs={stopwait}",
+        "stopasgroup=true",
+        "killasgroup=true",
+        f"priority={priority}",
+        f"stdout_logfile={run_dir / 'logs' / (name + '.log')}",
+        "redirect_stderr=true",
+        "stdout_logfile_maxbytes=20MB",
+        "stdout_logfile_backups=2",
+    ]
+    if env:
+        pairs = ",".join(f'{k}="{_ini_value(v)}"' for k, v in env.items())
+        lines.append(f"environment={pairs}")
+    return "\n".join(lines) + "\n"
+
+
+def service_env(st: StackSettings, ep: Endpoints, service: str) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": ep.kafka,
+        "MILVUS_URI": ep.milvus,
+        "REDIS_URL": ep.redis,
+        "SHOTLINE_RUN_DIR": str(st.run_dir),
+        "SHOTLINE_CACHE_DIR": str(st.cache_dir),
+        "SHOTLINE_METRICS_PORT": str(st.metrics_port(service)),
+        "SHOTLINE_QUERY_ADDRESS": f"127.0.0.1:{st.query_port}",
+        "SHOTLINE_ENCODER_ADDRESS": f"127.0.0.1:{st.encoder_port}",
+        "SHOTLINE_TOPIC_PARTITIONS": str(st.partitions),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def write_config(st: StackSettings, with_services: bool) -> Path:
+    run = st.run_dir.resolve()
+    (run / "logs").mkdir(parents=True, exist_ok=True)
+    ep = endpoints(st)
+    parts = [
+        "[supervisord]",
+        f"logfile={run / 'logs' / 'supervisord.log'}",
+        f"pidfile={run / 'supervisord.pid'}",
+        f"directory={Path.cwd()}",
+        "nodaemon=false",
+        "minfds=4096",
+        "",
+        "[unix_http_server]",
+        f"file={run / 'supervisor.sock'}",
+        "chmod=0700",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{run / 'supervisor.sock'}",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+    ]
+    st_abs = st.model_copy(update={"run_dir": run})
+    if not ep.kafka_external:
+        argv = kafka_stack.prepare(run, st.cache_dir, st.kafka_port, st.kafka_controller_port,
+                                   st.partitions, st.kafka_version)
+        parts.append(_program("kafka", argv, run, priority=10, stopwait=60))
+    if not ep.milvus_external:
+        argv, env, cwd = milvus_program(run / "milvus", st.milvus_port)
+        # milvus-lite stops cleanly on SIGINT; SIGTERM can orphan its worker.
+        parts.append(_program("milvus", argv, run, env=env, cwd=cwd, stopsignal="INT", priority=10))
+    if not ep.redis_external:
+        parts.append(_program("redis", redis_stack.prepare(run, st.redis_port), run, priority=10))
+    for svc in SERVICES:
+        env = service_env(st_abs, ep, svc)
+        parts.append(_program(svc, [sys.executable, "-m", f"services.{svc}"], run, env=env,
+                              autostart=with_services, priority=50, stopwait=45))
+    conf = run / "supervisord.conf"
+    conf.write_text("\n".join(parts))
+    return conf
+
+
+def _supervisord_pid(run: Path) -> int | None:
+    pidfile = run / "supervisord.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def _ctl(run: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("supervisorctl", path=str(Path(sys.executable).parent)) or "supervisorctl"
+    return subprocess.run([exe, "-c", str(run / "supervisord.conf"), *args],
+                          check=check, capture_output=True, text=True)
+
+
+def up(st: StackSettings | None = None, with_services: bool = True) -> Endpoints:
+    st = st or StackSettings()
+    run = st.run_dir.resolve()
+    ep = endpoints(st)
+    if _supervisord_pid(run) is None:
+        conf = write_config(st, with_services)
+        exe = shutil.which("supervisord", path=str(Path(sys.executable).parent)) or "supervisord"
+        subprocess.run([exe, "-c", str(conf)], check=True)
+        log.info("supervisord started", run_dir=str(run))
+    else:
+        log.info("stack already running; ensuring every program is up", run_dir=str(run))
+    wait_infra(ep, st.ready_timeout_seconds)
+    ensure_topics(ep.kafka, st.partitions)
+    if with_services:
+        _ctl(run, "start", *SERVICES, check=False)
+        wait_services(st, st.ready_timeout_seconds)
+    return ep
+
+
+def down(st: StackSettings | None = None, timeout: float = 120.0) -> bool:
+    st = st or StackSettings()
+    run = st.run_dir.resolve()
+    pid = _supervisord_pid(run)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)  # supervisord stops every child with its stopsignal, then exits
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    raise RuntimeError(f"supervisord (pid {pid}) did not exit within {timeout}s")
+
+
+def status(st: StackSettings | None = None) -> str:
+    st = st or StackSettings()
+    run = st.run_dir.resolve()
+    if _supervisord_pid(run) is None:
+        return "stack is down"
+    return _ctl(run, "status", check=False).stdout
+
+
+# ---- health checks --------------------------------------------------------------------
+
+def _wait(what: str, check, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                log.info("ready", component=what)
+                return
+        except Exception as e:  # noqa: BLE001 - any failure means "not yet"
+            last = e
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} not ready after {timeout}s: {last}")
+
+
+def kafka_ready(bootstrap: str) -> bool:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, client_id="shotline-health")
+    try:
+        admin.list_topics()
+        return True
+    finally:
+        admin.close()
+
+
+def redis_ready(url: str) -> bool:
+    import redis
+
+    return bool(redis.Redis.from_url(url, socket_timeout=2).ping())
+
+
+def milvus_ready(uri: str) -> bool:
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri, timeout=5)
+    try:
+        client.list_collections()
+        return True
+    finally:
+        client.close()
+
+
+def wait_infra(ep: Endpoints, timeout: float) -> None:
+    _wait("kafka", lambda: kafka_ready(ep.kafka), timeout)
+    _wait("redis", lambda: redis_ready(ep.redis), timeout)
+    _wait("milvus", lambda: milvus_ready(ep.milvus), timeout)
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - loopback only
+        return r.status == 200
+
+
+def wait_services(st: StackSettings, timeout: float) -> None:
+    for svc in SERVICES:
+        _wait(svc, lambda s=svc: _http_ok(f"http://127.0.0.1:{st.metrics_port(s)}/readyz"), timeout)
+
+
+def ensure_topics(bootstrap: str, partitions: int, prefix: str = "shotline") -> list[str]:
+    """Create every topic and its dead-letter twin; existing topics are left as they are."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    wanted = [f"{prefix}.{t}" for t in topics.ALL] + [topics.dlq(f"{prefix}.{t}") for t in topics.CONSUMED]
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="shotline-topics")
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in wanted if t not in existing]
+        if missing:
+            try:
+                admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
+            except TopicAlreadyExistsError:
+                pass  # raced with another `up`
+        return missing
+    finally:
+        admin.close()

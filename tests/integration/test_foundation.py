@@ -1,0 +1,207 @@
+"""The foundation's promises, against the real Apache Kafka, Redis and Milvus."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+
+from shotline.stack import local
+
+from .conftest import service_env, spawn, wait_for
+
+pytestmark = pytest.mark.integration
+
+ECHO = ["tests/integration/echo_worker.py"]
+
+
+def _create(stack: local.Endpoints, *names: str, partitions: int = 4) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
+    admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    admin.close()
+
+
+def _send(stack: local.Endpoints, topic: str, values: list[bytes], key: bytes | None = None) -> None:
+    p = KafkaProducer(bootstrap_servers=stack.kafka, acks="all")
+    for i, v in enumerate(values):
+        p.send(topic, key=key or str(i).encode(), value=v)
+    p.flush()
+    p.close()
+
+
+def _drain(stack: local.Endpoints, topic: str, expect: int, timeout: float = 30) -> list:
+    c = KafkaConsumer(topic, bootstrap_servers=stack.kafka, auto_offset_reset="earliest",
+                      enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000)
+    out: list = []
+    deadline = time.monotonic() + timeout
+    while len(out) < expect and time.monotonic() < deadline:
+        out.extend(c)
+    c.close()
+    return out
+
+
+def _echo_env(stack: local.Endpoints, prefix: str, **extra: str) -> dict[str, str]:
+    return service_env(stack, SHOTLINE_TOPIC_PREFIX=prefix, SHOTLINE_CONSUMER_GROUP_PREFIX=prefix,
+                       SHOTLINE_BATCH_MAX_RECORDS="8", **extra)
+
+
+def test_broker_is_apache_kafka_and_topics_have_partitions(stack: local.Endpoints,
+                                                           stack_settings: local.StackSettings) -> None:
+    pid = int((stack_settings.run_dir / "supervisord.pid").read_text())
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    cmdlines = [Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0") for c in children]
+    kafka = [c for c in cmdlines if b"kafka.Kafka" in c]
+    assert kafka, "no kafka.Kafka java process under the stack's supervisord"
+    assert kafka[0][0].endswith(b"java")
+    c = KafkaConsumer(bootstrap_servers=stack.kafka)
+    for topic in ("shotline.videos.uploaded", "shotline.videos.uploaded.dlq", "shotline.shots.indexed"):
+        assert len(c.partitions_for_topic(topic)) == stack_settings.partitions, topic
+    c.close()
+
+
+def test_consumer_group_of_two_workers_splits_partitions(stack: local.Endpoints, prefix: str,
+                                                         tmp_path: Path) -> None:
+    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq")
+    env = _echo_env(stack, prefix)
+    workers = [spawn(ECHO, env, tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        r = redis.Redis.from_url(stack.redis)
+        # Keys 0..39 spread over the 4 partitions; both workers must take a share.
+        wait_for(lambda: _group_members(stack, f"{prefix}-echo") == 2, 60, what="two group members")
+        _send(stack, f"{prefix}.echo.in", [json.dumps({"id": i}).encode() for i in range(40)])
+        wait_for(lambda: r.llen(f"{prefix}:deliveries") >= 40, 60, what="40 deliveries")
+        owners = {r.get(f"{prefix}:effect:{i}") for i in range(40)}
+        assert owners == {str(w.pid).encode() for w in workers}
+        assert r.llen(f"{prefix}:deliveries") == 40
+    finally:
+        for w in workers:
+            w.terminate()
+            w.wait(30)
+
+
+def _group_members(stack: local.Endpoints, group: str) -> int:
+    """Members of `group` that hold at least one partition (stable group only)."""
+    admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
+    try:
+        desc = admin.describe_groups([group])[group]
+        if desc.get("group_state") != "Stable":
+            return 0
+        return sum(1 for m in desc.get("members", []) if _assigned(m))
+    except Exception:  # noqa: BLE001 - group not created yet
+        return 0
+    finally:
+        admin.close()
+
+
+def _assigned(member: dict) -> bool:
+    assigned = (member.get("member_assignment") or {}).get("assigned_partitions") or []
+    return any(a["partitions"] for a in assigned)
+
+
+def test_sigkill_before_commit_redelivers_and_effect_stays_single(stack: local.Endpoints, prefix: str,
+                                                                  tmp_path: Path) -> None:
+    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq",
+            partitions=1)
+    env = _echo_env(stack, prefix)
+    _send(stack, f"{prefix}.echo.in", [json.dumps({"id": "a", "crash": True}).encode()])
+    w = spawn(ECHO, env, tmp_path / "w1.log")
+    assert w.wait(60) == -signal.SIGKILL
+    r = redis.Redis.from_url(stack.redis)
+    assert r.lrange(f"{prefix}:deliveries", 0, -1) == [b"a"]
+    assert _drain(stack, f"{prefix}.echo.out", 1, timeout=3) == []  # nothing produced, nothing committed
+    w2 = spawn(ECHO, env, tmp_path / "w2.log")
+    try:
+        wait_for(lambda: r.llen(f"{prefix}:deliveries") == 2, 60, what="redelivery")
+        out = _drain(stack, f"{prefix}.echo.out", 1)
+        assert [o.key for o in out] == [b"a"]
+        # The sink saw the record twice; the idempotent effect happened once (first pid kept).
+        assert r.get(f"{prefix}:effect:a") == str(w.pid).encode()
+    finally:
+        w2.terminate()
+        w2.wait(30)
+
+
+def test_malformed_message_goes_to_dlq_and_partition_keeps_flowing(stack: local.Endpoints, prefix: str,
+                                                                   tmp_path: Path) -> None:
+    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq",
+            partitions=1)
+    env = _echo_env(stack, prefix)
+    _send(stack, f"{prefix}.echo.in",
+          [json.dumps({"id": "before"}).encode(), b"\x00garbage{", json.dumps({"id": "after"}).encode()],
+          key=b"k")
+    w = spawn(ECHO, env, tmp_path / "w.log")
+    try:
+        r = redis.Redis.from_url(stack.redis)
+        wait_for(lambda: r.llen(f"{prefix}:deliveries") == 2, 60, what="good records processed")
+        assert r.lrange(f"{prefix}:deliveries", 0, -1) == [b"before", b"after"]
+        dlq = _drain(stack, f"{prefix}.echo.in.dlq", 1)
+        assert len(dlq) == 1 and dlq[0].value == b"\x00garbage{" and dlq[0].key == b"k"
+        headers = dict(dlq[0].headers)
+        assert headers["dlq.topic"] == f"{prefix}.echo.in".encode()
+        assert headers["dlq.partition"] == b"0" and headers["dlq.offset"] == b"1"
+        assert headers["dlq.reason"] == b"malformed_event" and b"not an echo event" in headers["dlq.error"]
+        errors = _drain(stack, f"{prefix}.errors", 1)
+        assert len(errors) == 1
+        assert w.poll() is None, "worker must stay up after a poison message"
+    finally:
+        w.terminate()
+        assert w.wait(30) == 0
+
+
+def test_sigterm_mid_batch_finishes_commits_and_loses_nothing(stack: local.Endpoints, prefix: str,
+                                                              tmp_path: Path) -> None:
+    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq",
+            partitions=1)
+    env = _echo_env(stack, prefix)
+    _send(stack, f"{prefix}.echo.in", [json.dumps({"id": i, "sleep": 0.3}).encode() for i in range(8)], key=b"k")
+    w = spawn(ECHO, env, tmp_path / "w1.log")
+    r = redis.Redis.from_url(stack.redis)
+    wait_for(lambda: r.llen(f"{prefix}:deliveries") >= 2, 60, what="batch under way")
+    w.send_signal(signal.SIGTERM)
+    assert w.wait(60) == 0
+    done_first = r.llen(f"{prefix}:deliveries")
+    assert done_first == 8, "the whole polled batch is finished before exit"
+    _send(stack, f"{prefix}.echo.in", [json.dumps({"id": "late"}).encode()], key=b"k")
+    w2 = spawn(ECHO, env, tmp_path / "w2.log")
+    try:
+        wait_for(lambda: r.llen(f"{prefix}:deliveries") == 9, 60, what="post-restart record")
+        time.sleep(1.0)
+        delivered = [d.decode() for d in r.lrange(f"{prefix}:deliveries", 0, -1)]
+        assert delivered == [str(i) for i in range(8)] + ["late"]  # nothing lost, nothing repeated
+        assert len(_drain(stack, f"{prefix}.echo.out", 9)) == 9
+    finally:
+        w2.terminate()
+        w2.wait(30)
+
+
+def test_up_twice_is_harmless(stack: local.Endpoints, stack_settings: local.StackSettings) -> None:
+    pid_file = stack_settings.run_dir / "supervisord.pid"
+    before = pid_file.read_text()
+    t0 = time.monotonic()
+    ep = local.up(stack_settings, with_services=False)
+    assert ep == stack
+    assert pid_file.read_text() == before
+    assert time.monotonic() - t0 < 30
+    assert "RUNNING" in local.status(stack_settings)
+
+
+def test_down_leaves_no_process(tmp_path: Path) -> None:
+    st = local.StackSettings(run_dir=tmp_path / "run", kafka_port=39092, kafka_controller_port=39093,
+                             milvus_port=39530, redis_port=36379, metrics_port_base=39401, partitions=2)
+    local.up(st, with_services=False)
+    pid = int((st.run_dir / "supervisord.pid").read_text())
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) == 3  # kafka, milvus, redis
+    assert local.down(st)
+    for p in [pid, *map(int, children)]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(p, 0)
+    assert not local.down(st)  # second down: nothing to do
