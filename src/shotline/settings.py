@@ -67,8 +67,13 @@ class Settings(BaseSettings):
     log_json: bool = False
 
     # Model bundles.
-    model_dir: Path | None = None  # default: <cache_dir>/models/default
+    model_bundle: Path | None = None  # a bundle directory; default: the built offline default
     ort_providers: Annotated[list[str], NoDecode] = []
+
+    # Shot index (Milvus). IVF_FLAT works on milvus-lite and servers; HNSW needs a server.
+    index_type: str = "IVF_FLAT"
+    index_params: dict[str, int | float | str] = {}
+    search_params: dict[str, int | float | str] = {}
 
     # APIs.
     encoder_address: str = "127.0.0.1:50052"
@@ -107,8 +112,12 @@ class Settings(BaseSettings):
         return self.blob_root or (self.run_dir / "blobs")
 
     @property
-    def default_model_dir(self) -> Path:
-        return self.model_dir or (self.cache_dir / "models" / "default")
+    def bundle_path(self) -> Path:
+        if self.model_bundle is not None:
+            return self.model_bundle
+        from shotline.models.build_default import default_bundle_path
+
+        return default_bundle_path()
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"

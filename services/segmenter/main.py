@@ -1,0 +1,35 @@
+"""Segmenter entrypoint: settings → handler → the shared worker loop."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.segmenter.handler import SERVICE, SegmentHandler
+from shotline import topics
+from shotline.blobstore import open_blob_store
+from shotline.settings import Settings
+from shotline.video.config import SegmenterConfig
+from shotline.video.sources import SourceConfig
+from shotline.worker import run_service
+
+
+class SegmenterSettings(Settings):
+    service_name: str = SERVICE
+    keyframes_per_shot: int = Field(3, ge=1, le=64)
+    keyframes_per_second: float | None = Field(None, gt=0)
+    max_duration_seconds: float = Field(4 * 3600, gt=0)
+    max_pixels: int = Field(3840 * 2160, gt=0)
+    max_file_bytes: int = Field(8 * 1024**3, gt=0)
+    chunk_shots: int = Field(64, ge=1, le=1000)
+    batch_max_records: int = Field(1, ge=1)  # videos are big: one per poll keeps rebalances quick
+
+
+def main() -> None:
+    s = SegmenterSettings()
+    config = SegmenterConfig(
+        keyframes_per_shot=s.keyframes_per_shot, keyframes_per_second=s.keyframes_per_second,
+        max_duration_s=s.max_duration_seconds, max_pixels=s.max_pixels, max_file_bytes=s.max_file_bytes,
+    )
+    sources = SourceConfig(allowed_roots=[str(p) for p in s.allowed_roots], max_download_bytes=s.max_download_bytes)
+    handler = SegmentHandler(s, open_blob_store(s.blob_dir), config, sources, s.chunk_shots)
+    run_service(s, SERVICE, [topics.VIDEOS_UPLOADED], handler)

@@ -1,0 +1,6 @@
+"""Trainer learning core: pure logic (no Kafka/Redis/Milvus) for the active-learning loop.
+
+Modules: ``labels`` (label rules), ``classifier`` (train / zero-shot / serialise),
+``metrics`` (fast AP + bootstrap), ``scoring`` (streaming catalog scoring), ``feeds``,
+``active`` (what each round serves), ``drift``.
+"""

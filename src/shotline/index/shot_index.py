@@ -1,0 +1,420 @@
+"""The shot index: one Milvus collection per embedding model, one vector field per head.
+
+Works against milvus-lite 2.5.1 (local stack) and Milvus 2.3+/2.4 servers; uses only what
+both support: FLAT/IVF_FLAT (HNSW on servers), no partitions, text filter expressions.
+
+Consistency: the collection's default is Bounded (searches never wait on recent writes);
+every read that must see the caller's own writes (count, get, video_shots, iteration) asks
+for Strong explicitly.
+
+Re-upload replacement (``publish_video``): the old version's rows are deleted *before* the
+new version's rows are upserted. Milvus reads every request at one timestamp, so a search
+sees the old shots, no shots, or the new shots of that video, never a mix of versions
+(except that a video with more than ``BATCH_ROWS`` shots becomes visible batch by batch).
+The residual window is "the video is briefly absent"; a crash inside it is repaired by the
+at-least-once redelivery of the same message, which publishes again.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal, TypeVar
+
+import grpc
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import (
+    DataNotMatchException,
+    DataTypeNotMatchException,
+    MilvusException,
+    ParamError,
+    PrimaryKeyException,
+)
+
+from shotline.errors import BadInput, TransientError
+from shotline.index import filters as expr_
+from shotline.index.columns import rows_without_vectors, vector_column
+from shotline.index.model import Hit, SearchFilter, ShotRow, StoredShot, shot_pk
+
+IndexType = Literal["FLAT", "IVF_FLAT", "HNSW", "AUTOINDEX"]
+
+BATCH_ROWS = 2000  # larger insert batches collapse milvus-lite 2.5.1 to ~120 rows/s
+MAX_TOP_K = 16_384  # Milvus' limit on topk and on (offset + limit) of one query
+# milvus-lite 2.5.1 returns vector columns in time superlinear in the rows per request
+# (1,000 rows of 512-d: ~0.5 s; 5,000: >100 s), so bulk reads page in small requests.
+VECTOR_PAGE_ROWS = 256
+SCALAR_PAGE_ROWS = 16_000
+
+_STR_LEN = {"video_id": 512, "catalog_id": 512, "keyframe_ref": 2048, "video_version": 256}
+_INT_FIELDS = ("shot_index", "start_ms", "end_ms", "ingest_ms")
+SCALAR_FIELDS = ("pk", "video_id", "catalog_id", "shot_index", "start_ms", "end_ms",
+                 "keyframe_ref", "ingest_ms", "video_version")
+_HIT_FIELDS = ["video_id", "catalog_id", "shot_index", "start_ms", "end_ms", "keyframe_ref"]
+
+_DEFAULT_INDEX_PARAMS: dict[str, dict[str, Any]] = {
+    "FLAT": {},
+    "IVF_FLAT": {"nlist": 1024},
+    "HNSW": {"M": 16, "efConstruction": 200},
+    "AUTOINDEX": {},
+}
+_DEFAULT_SEARCH_PARAMS: dict[str, dict[str, Any]] = {
+    "FLAT": {},
+    "IVF_FLAT": {"nprobe": 32},
+    "HNSW": {"ef": 128},
+    "AUTOINDEX": {},
+}
+
+T = TypeVar("T")
+_BAD_REQUEST = (ParamError, DataNotMatchException, DataTypeNotMatchException, PrimaryKeyException)
+
+
+def _milvus_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """Maps client-side request errors to BadInput and everything else from Milvus to TransientError."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except _BAD_REQUEST as exc:
+            raise BadInput("invalid_index_request", str(exc)) from exc
+        except (MilvusException, grpc.RpcError, ConnectionError, TimeoutError) as exc:
+            raise TransientError(f"milvus: {exc}") from exc
+
+    return wrapper
+
+
+class ShotIndex:
+    """Search core used by the indexer (writes), query (searches) and trainer (bulk reads)."""
+
+    def __init__(
+        self,
+        uri: str,
+        collection: str,
+        dims: dict[str, int],
+        index_type: IndexType = "IVF_FLAT",
+        index_params: dict[str, Any] | None = None,
+        metric: str = "IP",
+        token: str | None = None,
+        model_id: str | None = None,
+        search_params: dict[str, Any] | None = None,
+        scalar_indexes: bool = True,
+        timeout: float = 30.0,
+    ):
+        """``scalar_indexes`` adds INVERTED indexes on video_id/catalog_id (Milvus >= 2.4 and
+        milvus-lite); pass False for a 2.3 server. ``model_id`` (default: the collection name)
+        seeds the deterministic primary keys."""
+        if not dims:
+            raise ValueError("dims must name at least one head")
+        for head, dim in dims.items():
+            if not head.isidentifier() or not 0 < dim <= 32_768:
+                raise ValueError(f"bad head {head!r} or dim {dim}")
+        if index_type not in _DEFAULT_INDEX_PARAMS:
+            raise ValueError(f"index_type must be one of {sorted(_DEFAULT_INDEX_PARAMS)}")
+        self.uri = uri
+        self.collection = collection
+        self.dims = dict(dims)
+        self.index_type = index_type
+        self.index_params = {**_DEFAULT_INDEX_PARAMS[index_type], **(index_params or {})}
+        self.search_params = {**_DEFAULT_SEARCH_PARAMS[index_type], **(search_params or {})}
+        self.metric = metric
+        self.model_id = model_id or collection
+        self.scalar_indexes = scalar_indexes
+        self.timeout = timeout
+        self._token = token or ""
+        self._client: MilvusClient | None = None
+
+    # -- connection ------------------------------------------------------------------------
+
+    @property
+    def client(self) -> MilvusClient:
+        """Connected on first use, so constructing a ShotIndex never needs Milvus to be up."""
+        if self._client is None:
+            try:
+                self._client = MilvusClient(uri=self.uri, token=self._token, timeout=self.timeout)
+            except Exception as exc:  # pymilvus raises bare MilvusException / grpc errors here
+                raise TransientError(f"cannot connect to milvus at {self.uri}: {exc}") from exc
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _vec_field(self, head: str) -> str:
+        if head not in self.dims:
+            raise BadInput("unknown_head", f"head {head!r} is not one of {sorted(self.dims)}")
+        return f"{head}_vec"
+
+    # -- schema ----------------------------------------------------------------------------
+
+    @_milvus_errors
+    def ensure_collection(self) -> None:
+        """Create (schema, indexes) and load the collection. Idempotent; safe under races."""
+        c = self.client
+        if not c.has_collection(self.collection, timeout=self.timeout):
+            try:
+                c.create_collection(
+                    self.collection, schema=self._schema(), index_params=self._index_params(),
+                    consistency_level="Bounded", timeout=self.timeout,
+                )
+            except MilvusException:
+                if not c.has_collection(self.collection, timeout=self.timeout):
+                    raise  # a real failure, not another process winning the race
+        self._check_schema()
+        existing = set(c.list_indexes(self.collection, timeout=self.timeout))
+        missing = self._index_params(skip=existing)
+        if len(missing):
+            c.release_collection(self.collection, timeout=self.timeout)
+            c.create_index(self.collection, missing, timeout=self.timeout)
+        c.load_collection(self.collection, timeout=self.timeout)
+
+    def _schema(self) -> Any:
+        s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        s.add_field("pk", DataType.INT64, is_primary=True)
+        for name, max_length in _STR_LEN.items():
+            s.add_field(name, DataType.VARCHAR, max_length=max_length)
+        for name in _INT_FIELDS:
+            s.add_field(name, DataType.INT64)
+        for head, dim in self.dims.items():
+            s.add_field(f"{head}_vec", DataType.FLOAT_VECTOR, dim=dim)
+        return s
+
+    def _index_params(self, skip: set[str] | frozenset[str] = frozenset()) -> Any:
+        ip = MilvusClient.prepare_index_params()
+        for head in self.dims:
+            field = f"{head}_vec"
+            if field not in skip:
+                ip.add_index(field, index_name=field, index_type=self.index_type,
+                             metric_type=self.metric, params=dict(self.index_params))
+        if self.scalar_indexes:
+            for field in ("video_id", "catalog_id"):
+                if field not in skip:
+                    ip.add_index(field, index_name=field, index_type="INVERTED")
+        return ip
+
+    def _check_schema(self) -> None:
+        desc = self.client.describe_collection(self.collection, timeout=self.timeout)
+        found = {f["name"]: f.get("params", {}).get("dim") for f in desc["fields"]}
+        for head, dim in self.dims.items():
+            have = found.get(f"{head}_vec", "missing")
+            if have is None or have == "missing" or int(have) != dim:
+                raise BadInput("schema_mismatch",
+                               f"{self.collection}: {head}_vec is {have}, expected dim {dim}")
+
+    @_milvus_errors
+    def drop(self) -> None:
+        self.client.drop_collection(self.collection, timeout=self.timeout)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def pk_of(self, video_id: str, shot_index: int) -> int:
+        return shot_pk(video_id, shot_index, self.model_id)
+
+    def _entity(self, row: ShotRow) -> dict[str, Any]:
+        if set(row.vectors) != set(self.dims):
+            raise BadInput("bad_heads", f"row has heads {sorted(row.vectors)}, index has {sorted(self.dims)}")
+        entity: dict[str, Any] = {
+            "pk": self.pk_of(row.video_id, row.shot_index),
+            "video_id": row.video_id, "catalog_id": row.catalog_id,
+            "shot_index": int(row.shot_index), "start_ms": int(row.start_ms), "end_ms": int(row.end_ms),
+            "keyframe_ref": row.keyframe_ref, "ingest_ms": int(row.ingest_ms),
+            "video_version": row.video_version,
+        }
+        for name, max_length in _STR_LEN.items():
+            if len(entity[name].encode("utf-8")) > max_length:
+                raise BadInput("field_too_long", f"{name} longer than {max_length} bytes")
+        for head, dim in self.dims.items():
+            vec = np.asarray(row.vectors[head], dtype=np.float32).reshape(-1)
+            if vec.shape != (dim,) or not np.all(np.isfinite(vec)):
+                raise BadInput("bad_vector", f"{head} vector must be {dim} finite floats, got {vec.shape}")
+            entity[f"{head}_vec"] = vec
+        row.pk = entity["pk"]
+        return entity
+
+    def upsert(self, rows: Sequence[ShotRow]) -> int:
+        """Insert or overwrite by primary key, in batches of at most ``BATCH_ROWS``."""
+        return self._write([self._entity(r) for r in rows])  # all validated before any write
+
+    @_milvus_errors
+    def _write(self, entities: list[dict[str, Any]]) -> int:
+        for i in range(0, len(entities), BATCH_ROWS):
+            self.client.upsert(self.collection, entities[i:i + BATCH_ROWS], timeout=self.timeout)
+        return len(entities)
+
+    @_milvus_errors
+    def replace_video(self, video_id: str, keep_version: str) -> None:
+        """Delete the rows of ``video_id`` whose ``video_version`` is not ``keep_version``."""
+        expr = f"video_id == {expr_.quote(video_id)} and video_version != {expr_.quote(keep_version)}"
+        self.client.delete(self.collection, filter=expr, timeout=self.timeout)
+
+    def publish_video(self, video_id: str, version: str, rows: Sequence[ShotRow]) -> int:
+        """Make ``rows`` the only shots of ``video_id``: old versions out first, then upsert."""
+        for r in rows:
+            if r.video_id != video_id or r.video_version != version:
+                raise BadInput("mixed_video_rows",
+                               f"row {r.video_id}/{r.video_version} in publish of {video_id}/{version}")
+        entities = [self._entity(r) for r in rows]  # bad input must not cost the old version
+        self.replace_video(video_id, version)
+        return self._write(entities)
+
+    @_milvus_errors
+    def delete_video(self, video_id: str) -> None:
+        self.client.delete(self.collection, filter=f"video_id == {expr_.quote(video_id)}",
+                           timeout=self.timeout)
+
+    # -- search ----------------------------------------------------------------------------
+
+    @_milvus_errors
+    def search(
+        self,
+        head: str,
+        vectors: np.ndarray,
+        top_k: int = 10,
+        filters: SearchFilter | None = None,
+        search_params: dict[str, Any] | None = None,
+        consistency_level: str | None = None,
+    ) -> list[list[Hit]]:
+        """Nearest shots by ``metric`` for each query row; score is the inner product (cosine)."""
+        field = self._vec_field(head)
+        q = np.asarray(vectors, dtype=np.float32)
+        if q.ndim == 1:
+            q = q[None, :]
+        if q.ndim != 2 or q.shape[1] != self.dims[head] or q.shape[0] == 0:
+            raise BadInput("bad_query_vector", f"expected (n, {self.dims[head]}), got {np.shape(vectors)}")
+        if not np.all(np.isfinite(q)):
+            raise BadInput("bad_query_vector", "query vector has NaN or inf")
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise BadInput("bad_top_k", f"top_k must be in 1..{MAX_TOP_K}, got {top_k}")
+        params = {"metric_type": self.metric, "params": {**self.search_params, **(search_params or {})}}
+        kwargs = {"consistency_level": consistency_level} if consistency_level else {}
+        res = self.client.search(
+            self.collection, data=list(q), anns_field=field, limit=top_k,
+            filter=expr_.expression(filters), output_fields=_HIT_FIELDS,
+            search_params=params, timeout=self.timeout, **kwargs,
+        )
+        return [[_hit(h) for h in hits] for hits in res]
+
+    # -- reads -----------------------------------------------------------------------------
+
+    @_milvus_errors
+    def get(self, pks: Sequence[int], heads: Sequence[str] = ()) -> list[StoredShot]:
+        """Rows by primary key (missing keys are skipped), with the vectors of ``heads``."""
+        if not pks:
+            return []
+        fields = [self._vec_field(h) for h in heads]
+        out: list[StoredShot] = []
+        for i in range(0, len(pks), VECTOR_PAGE_ROWS if heads else SCALAR_PAGE_ROWS):
+            chunk = [int(p) for p in pks[i:i + (VECTOR_PAGE_ROWS if heads else SCALAR_PAGE_ROWS)]]
+            res = self.client.query(self.collection, filter=f"pk in {chunk}",
+                                    output_fields=list(SCALAR_FIELDS) + fields,
+                                    consistency_level="Strong", timeout=self.timeout)
+            out.extend(self._stored(res, heads))
+        order = {int(p): n for n, p in enumerate(pks)}
+        return sorted(out, key=lambda s: order[s.pk])
+
+    def _stored(self, res: Any, heads: Sequence[str]) -> list[StoredShot]:
+        cols = {h: vector_column(res, f"{h}_vec", self.dims[h]) for h in heads}
+        return [
+            StoredShot(**{k: row[k] for k in SCALAR_FIELDS}, vectors={h: cols[h][n] for h in heads})
+            for n, row in enumerate(rows_without_vectors(res))
+        ]
+
+    def get_by_shot(self, video_id: str, shot_index: int, heads: Sequence[str] = ()) -> StoredShot | None:
+        found = self.get([self.pk_of(video_id, shot_index)], heads)
+        return found[0] if found else None
+
+    @_milvus_errors
+    def video_shots(self, video_id: str) -> list[StoredShot]:
+        """Every stored shot of a video (scalars only), in shot order."""
+        res = self.client.query(self.collection, filter=f"video_id == {expr_.quote(video_id)}",
+                                output_fields=list(SCALAR_FIELDS), limit=MAX_TOP_K,
+                                consistency_level="Strong", timeout=self.timeout)
+        return sorted(self._stored(res, ()), key=lambda s: s.shot_index)
+
+    @_milvus_errors
+    def count(self, filters: SearchFilter | None = None) -> int:
+        res = self.client.query(self.collection, filter=expr_.expression(filters),
+                                output_fields=["count(*)"], consistency_level="Strong",
+                                timeout=self.timeout)
+        return int(res[0]["count(*)"])
+
+    def _pages(self, fields: list[str], expr: str, page_rows: int) -> Iterator[Any]:
+        """Pages of rows in ascending pk order (keyset paging on the INT64 primary key).
+
+        Stateless, so unlike query_iterator it needs no server-side session, and memory is
+        bounded by one page. Rows written during iteration may or may not be seen.
+        """
+        last = -1  # every pk is >= 0 (63-bit hash)
+        while True:
+            res = self.client.query(
+                self.collection, filter=expr_.both(f"pk > {last}", expr), limit=page_rows,
+                output_fields=["pk", *fields], consistency_level="Strong", timeout=self.timeout,
+            )
+            if len(res) == 0:
+                return
+            yield res
+            last = max(int(r["pk"]) for r in rows_without_vectors(res))
+            if len(res) < page_rows:
+                return
+
+    def iterate_vectors(
+        self, head: str, batch_size: int = 10_000, filter: SearchFilter | None = None,  # noqa: A002
+        page_rows: int = VECTOR_PAGE_ROWS,
+    ) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
+        """Stream (pks int64 (n,), video_ids, vectors float32 (n, d)) batches of ~``batch_size``.
+
+        Memory stays bounded by one batch. Pages of ``page_rows`` are fetched and concatenated.
+        """
+        field = self._vec_field(head)
+        if batch_size < 1 or page_rows < 1:
+            raise BadInput("bad_batch_size", "batch_size and page_rows must be >= 1")
+        return _guarded(self._iterate_vectors(head, field, batch_size, filter, page_rows))
+
+    def _iterate_vectors(
+        self, head: str, field: str, batch_size: int,
+        filter: SearchFilter | None, page_rows: int,  # noqa: A002
+    ) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
+        dim = self.dims[head]
+        pks: list[np.ndarray] = []
+        vids: list[str] = []
+        vecs: list[np.ndarray] = []
+        pending = 0
+        for res in self._pages(["video_id", field], expr_.expression(filter), page_rows):
+            rows = rows_without_vectors(res)
+            pks.append(np.fromiter((r["pk"] for r in rows), dtype=np.int64, count=len(rows)))
+            vids.extend(r["video_id"] for r in rows)
+            vecs.append(vector_column(res, field, dim))
+            pending += len(rows)
+            if pending >= batch_size:
+                yield np.concatenate(pks), vids, np.concatenate(vecs)
+                pks, vids, vecs, pending = [], [], [], 0
+        if pending:
+            yield np.concatenate(pks), vids, np.concatenate(vecs)
+
+    @_milvus_errors
+    def list_videos(self) -> list[str]:
+        """Distinct video ids (sorted), by paging through the video_id column."""
+        seen: set[str] = set()
+        for res in self._pages(["video_id"], "", SCALAR_PAGE_ROWS):
+            seen.update(r["video_id"] for r in rows_without_vectors(res))
+        return sorted(seen)
+
+
+def _guarded(it: Iterator[T]) -> Iterator[T]:
+    """Applies the Milvus error mapping to each step of a generator."""
+    step = _milvus_errors(lambda: next(it, _END))
+    while (item := step()) is not _END:
+        yield item  # type: ignore[misc]
+
+
+_END: Any = object()
+
+
+def _hit(h: dict[str, Any]) -> Hit:
+    e = h["entity"]
+    score = float(h["distance"])
+    return Hit(pk=int(h["id"]), video_id=e["video_id"], shot_index=int(e["shot_index"]),
+               start_ms=int(e["start_ms"]), end_ms=int(e["end_ms"]), keyframe_ref=e["keyframe_ref"],
+               score=score if math.isfinite(score) else float("-inf"), catalog_id=e["catalog_id"])

@@ -1,0 +1,185 @@
+"""Shot segmentation + keyframes in one decoding pass.
+
+``segment_video(path)`` decodes every frame once (threaded PyAV), turns each into a 64x36 YUV
+thumbnail for the boundary detector, and converts only the chosen keyframes to RGB.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+
+from shotline.errors import BadInput
+from shotline.video.config import SegmenterConfig
+from shotline.video.decode import (
+    DecodeOutcome,
+    StreamInfo,
+    check_file,
+    decode_frames,
+    open_container,
+    probe,
+)
+from shotline.video.detect import Boundary, BoundaryDetector
+from shotline.video.keyframes import KeyframeSampler
+from shotline.video.thumbnail import thumbnail
+
+TRANSITIONS = ("start", "cut", "dissolve", "fade")
+
+
+@dataclass(frozen=True)
+class Shot:
+    """Frames [start_frame, end_frame) -- end is EXCLUSIVE (the next shot's start_frame).
+
+    Milliseconds follow the same convention: [start_ms, end_ms), from the frames' PTS relative
+    to the stream's first timestamp (so every video starts at 0 ms). A shot entered through a
+    dissolve/fade starts at the transition's midpoint. ``transition`` is how the shot begins.
+    """
+
+    index: int
+    start_frame: int
+    end_frame: int
+    start_ms: int
+    end_ms: int
+    transition: str
+
+
+@dataclass
+class SegmentResult:
+    shots: list[Shot]
+    keyframes: list[list[np.ndarray]]  # per shot: RGB uint8 HxWx3, short side = keyframe size
+    keyframe_ms: list[list[int]]
+    fps: float
+    frame_count: int
+    duration_ms: int
+    width: int
+    height: int
+    codec: str
+    decode_seconds: float
+    truncated: bool = False  # decoding stopped early on corrupt data; shots cover the rest
+    keyframe_frames: list[list[int]] = field(default_factory=list)
+
+
+def keyframe_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) scaled so the short side is ``short_side``; even numbers for swscale."""
+    scale = short_side / min(width, height)
+    w, h = round(width * scale), round(height * scale)
+    return (short_side if width <= height else w, short_side if height < width else h)
+
+
+class _ShotBuilder:
+    """Turns released boundaries into Shots and asks the sampler for their keyframes."""
+
+    def __init__(self, sampler: KeyframeSampler, to_rgb: Callable[[av.VideoFrame], np.ndarray]):
+        self.sampler = sampler
+        self.to_rgb = to_rgb
+        self.start = 0
+        self.start_kind = "start"
+        self.inner_start = 0
+        self.shots: list[tuple[int, int, str, int]] = []  # (start, end, kind, inner_start)
+        self.keyframes: list[list[np.ndarray]] = []
+        self.keyframe_ms: list[list[int]] = []
+        self.keyframe_frames: list[list[int]] = []
+
+    def close(self, end: int, inner_end: int, next_kind: str, next_inner_start: int) -> None:
+        chosen = self.sampler.close_shot(self.start, end, self.inner_start, inner_end)
+        self.shots.append((self.start, end, self.start_kind, self.inner_start))
+        self.keyframes.append([self.to_rgb(c.image) for c in chosen])
+        self.keyframe_ms.append([c.ms for c in chosen])
+        self.keyframe_frames.append([c.frame for c in chosen])
+        self.start, self.start_kind, self.inner_start = end, next_kind, next_inner_start
+
+    def boundary(self, b: Boundary) -> None:
+        self.close(b.frame, b.span_start, b.kind, b.span_end)
+
+
+def _ms(pts: int | None, info: StreamInfo, fallback_index: int) -> int:
+    if pts is None:  # no timestamp at all: derive from the frame rate
+        return round(fallback_index * 1000 / info.fps) if info.fps else 0
+    return round(float((pts - info.start_pts) * info.time_base) * 1000)
+
+
+def segment_video(
+    path: str | os.PathLike[str], config: SegmenterConfig | None = None
+) -> SegmentResult:
+    """Detect shots and pick keyframes in one decoding pass. Raises ``BadInput``."""
+    config = config or SegmenterConfig()
+    file = check_file(path, config)
+    t0 = time.perf_counter()
+    with open_container(file) as container:
+        info = probe(container, config)
+        detector = BoundaryDetector(config)
+        sampler = KeyframeSampler(config, info.fps, detector.lag)
+        kf_w, kf_h = keyframe_size(info.width, info.height, config.keyframe_short_side)
+
+        def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+            return frame.reformat(
+                width=kf_w, height=kf_h, format="rgb24", interpolation="AREA"
+            ).to_ndarray()
+
+        builder = _ShotBuilder(sampler, to_rgb)
+        outcome = DecodeOutcome()
+        frame_ms: list[int] = []  # one int per frame: small even for hours of video
+        last_pts: int | None = None
+        try:
+            for i, frame in enumerate(decode_frames(container, config, outcome)):
+                pts = frame.pts if frame.pts is not None else frame.dts
+                ms = _ms(pts, info, i)
+                if frame_ms and ms < frame_ms[-1]:
+                    ms = frame_ms[-1]  # broken timestamps: keep time monotonic
+                frame_ms.append(ms)
+                last_pts = pts
+                small = thumbnail(frame, config.detect_width, config.detect_height)
+                if sampler.wants(i):
+                    sampler.add(i, ms, frame)
+                for b in detector.push(small):
+                    builder.boundary(b)
+        except av.error.FFmpegError as exc:  # conversion failures on broken frames
+            raise BadInput("decode_error", str(exc)) from exc
+        n = len(frame_ms)
+        if n == 0:
+            raise BadInput("zero_duration", "the video stream has no frames")
+        for b in detector.flush():
+            builder.boundary(b)
+        builder.close(n, n, "", n)
+        if info.expected_frames and n < 0.98 * info.expected_frames:
+            outcome.truncated = True
+    frame_step = round(1000 / info.fps) if info.fps else 0
+    duration_ms = frame_ms[-1] + frame_step if last_pts is not None else frame_ms[-1]
+    ms_of = frame_ms + [duration_ms]
+    shots = [
+        Shot(j, s, e, ms_of[s], ms_of[e], kind)
+        for j, (s, e, kind, _inner) in enumerate(builder.shots)
+    ]
+    return SegmentResult(
+        shots=shots,
+        keyframes=builder.keyframes,
+        keyframe_ms=builder.keyframe_ms,
+        fps=info.fps,
+        frame_count=n,
+        duration_ms=duration_ms,
+        width=info.width,
+        height=info.height,
+        codec=info.codec,
+        decode_seconds=time.perf_counter() - t0,
+        truncated=outcome.truncated,
+        keyframe_frames=builder.keyframe_frames,
+    )
+
+
+def shots_to_json(result: SegmentResult) -> list[dict]:
+    return [
+        {
+            "index": s.index,
+            "start_frame": s.start_frame,
+            "end_frame": s.end_frame,
+            "start_ms": s.start_ms,
+            "end_ms": s.end_ms,
+            "transition": s.transition,
+        }
+        for s in result.shots
+    ]
