@@ -77,3 +77,15 @@ def validate_video_id(video_id: str) -> str:
     if not video_id or len(video_id) > _VIDEO_ID_MAX or any(c in video_id for c in "\x00\n\r\"'\\"):
         raise BadInput("bad_video_id", f"invalid video id {video_id!r}")
     return video_id
+
+
+LABEL_NAME_PATTERN = r"[a-z0-9][a-z0-9_\-]{0,63}"
+
+
+def validate_label_name(name: object) -> str:
+    """Classifier names: lowercase letters, digits, '_' and '-', 1–64 chars, not starting with '_'/'-'."""
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(LABEL_NAME_PATTERN, name):
+        raise BadInput("bad_label_name", f"label name must match {LABEL_NAME_PATTERN}, got {name!r:.80}")
+    return name

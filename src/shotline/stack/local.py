@@ -29,6 +29,9 @@ from shotline.stack import redis as redis_stack
 log = logs.get("shotline.stack")
 
 SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query")
+# Settings a user exports for `stack up` that the services must see too.
+PASSTHROUGH = ("SHOTLINE_MODEL_DIR", "SHOTLINE_MODEL_BUNDLE", "SHOTLINE_ORT_PROVIDERS", "SHOTLINE_API_TOKEN",
+               "SHOTLINE_LOG_LEVEL", "SHOTLINE_LOG_JSON", "SHOTLINE_INDEX_TYPE", "MILVUS_TOKEN")
 
 
 class StackSettings(BaseSettings):
@@ -136,6 +139,10 @@ def service_env(st: StackSettings, ep: Endpoints, service: str) -> dict[str, str
         "SHOTLINE_ENCODER_ADDRESS": f"127.0.0.1:{st.encoder_port}",
         "SHOTLINE_TOPIC_PARTITIONS": str(st.partitions),
         "PYTHONUNBUFFERED": "1",
+        # Local files the segmenter may read: the working tree, the fixtures, the run dir.
+        "SHOTLINE_ALLOWED_ROOTS": os.environ.get(
+            "SHOTLINE_ALLOWED_ROOTS", f"{Path.cwd()}:{st.cache_dir / 'fixtures'}:{st.run_dir}"),
+        **{k: v for k, v in os.environ.items() if k in PASSTHROUGH},
     }
 
 

@@ -1,0 +1,58 @@
+"""Query entrypoint: the gRPC API with health, reflection, metrics and graceful shutdown."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from kafka import KafkaProducer
+from pydantic import Field
+
+from services.query.servicer import QueryServicer
+from shotline import logs
+from shotline.encoder_client import EncoderClient
+from shotline.grpcserver import GrpcServer
+from shotline.health import HealthServer, HealthState
+from shotline.registry import Registry
+from shotline.settings import Settings
+from shotline.stores import redis_client
+from shotline.v1 import query_pb2, query_pb2_grpc
+
+SERVICE = "query"
+
+
+class QuerySettings(Settings):
+    service_name: str = SERVICE
+    grpc_grace_seconds: float = Field(10.0, gt=0)  # < the pod's terminationGracePeriodSeconds
+    grpc_workers: int = Field(32, ge=1, le=512)
+
+
+def main() -> None:
+    s = QuerySettings()
+    logs.configure(s.log_level, s.log_json, SERVICE)
+    log = logs.get(SERVICE)
+    state = HealthState()
+    http = HealthServer(s.metrics_host, s.metrics_port, state).start()
+    encoder = EncoderClient(s)
+    index, info = encoder.index(s)
+    index.ensure_collection()
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all", linger_ms=2)
+    servicer = QueryServicer(s, index, info.model, encoder, Registry(redis_client(s)), producer)
+    name = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
+    server = GrpcServer(s.query_address, [name], token=s.api_token.get_secret_value() if s.api_token else None,
+                        max_workers=s.grpc_workers)
+    query_pb2_grpc.add_QueryServiceServicer_to_server(servicer, server.server)
+    server.start()
+    state.ready, state.detail = True, f"serving gRPC on {s.query_address}"
+    log.info("query serving", address=s.query_address, model=info.model.model_id, metrics_port=http.port)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("draining")
+    state.ready = False
+    server.stop(s.grpc_grace_seconds)
+    producer.close(timeout=5)
+    http.stop()
+    log.info("stopped")

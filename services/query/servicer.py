@@ -1,0 +1,258 @@
+"""QueryService: search, categories, classifiers, feeds and labels.
+
+Reads the shot index (Milvus) and the trainer's read model (Redis); publishes label events
+to Kafka. Every request is validated up front: INVALID_ARGUMENT / NOT_FOUND with a message
+that says what to fix. Deadlines: the remaining time of the caller's deadline bounds the
+encoder call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import grpc
+import numpy as np
+
+from services.query.validation import (
+    MAX_CLIP_BYTES,
+    check_feed_size,
+    check_label_name,
+    check_query,
+    check_top_k,
+    to_filter,
+)
+from shotline import topics
+from shotline.encoder_client import EncoderClient, vectors
+from shotline.errors import BadInput
+from shotline.events import new_meta, parse_shot_id, shot_id
+from shotline.grpcserver import NotFound, guard_all
+from shotline.index import Hit, ShotIndex
+from shotline.registry import FEED_KINDS, Registry
+from shotline.settings import Settings
+from shotline.v1 import common_pb2, events_pb2, query_pb2, query_pb2_grpc
+
+_FEED_BY_ENUM = {query_pb2.FEED_KIND_TOP_POSITIVE: "top_positive", query_pb2.FEED_KIND_TOP_NEGATIVE: "top_negative",
+                 query_pb2.FEED_KIND_BORDERLINE: "borderline", query_pb2.FEED_KIND_RANDOM: "random"}
+_VALUE_NAME = {events_pb2.LABEL_VALUE_POSITIVE: "positive", events_pb2.LABEL_VALUE_NEGATIVE: "negative"}
+MAX_LABELS_PER_CALL = 10_000
+
+
+def _remaining(context: grpc.ServicerContext, default: float = 10.0) -> float:
+    left = context.time_remaining()
+    return default if left is None else max(0.05, min(default, left))
+
+
+def _shot(h: Hit) -> common_pb2.Shot:
+    return common_pb2.Shot(shot_id=shot_id(h.video_id, h.shot_index), video_id=h.video_id, index=h.shot_index,
+                           start_ms=h.start_ms, end_ms=h.end_ms,
+                           keyframe_refs=[h.keyframe_ref] if h.keyframe_ref else [])
+
+
+def _response(hits: list[Hit], group: bool, model: common_pb2.ModelRef, head: str) -> query_pb2.SearchResponse:
+    shot_hits = [query_pb2.ShotHit(shot=_shot(h), score=h.score) for h in hits]
+    videos: OrderedDict[str, query_pb2.VideoHit] = OrderedDict()
+    if group:
+        for sh in shot_hits:  # hits are best-first, so a video's first hit is its best
+            v = videos.setdefault(sh.shot.video_id, query_pb2.VideoHit(video_id=sh.shot.video_id, score=sh.score))
+            v.shots.append(sh)
+    return query_pb2.SearchResponse(hits=shot_hits, videos=list(videos.values()), model=model, head=head)
+
+
+@guard_all("query")
+class QueryServicer(query_pb2_grpc.QueryServiceServicer):
+    def __init__(self, settings: Settings, index: ShotIndex, model: common_pb2.ModelRef,
+                 encoder: EncoderClient, registry: Registry, producer):  # type: ignore[no-untyped-def]
+        self.settings = settings
+        self.index = index
+        self.model = model
+        self.encoder = encoder
+        self.registry = registry
+        self.producer = producer
+        self.similar_head = "visual" if "visual" in index.dims else "joint"
+        self._models: dict[tuple[str, int], tuple[np.ndarray, float, str]] = {}
+        self._lock = threading.Lock()
+
+    # -- search ---------------------------------------------------------------------------
+    def SearchText(self, request: query_pb2.SearchTextRequest, context: grpc.ServicerContext):  # noqa: N802
+        query = check_query(request.query)
+        top_k = check_top_k(request.top_k)
+        filters = to_filter(request.filters)
+        vec = self.encoder.encode_text([query], timeout=_remaining(context))[0]
+        hits = self.index.search("joint", vec, top_k, filters)[0]
+        return _response(hits, request.group_by_video, self.model, "joint")
+
+    def SearchSimilar(self, request: query_pb2.SearchSimilarRequest, context: grpc.ServicerContext):  # noqa: N802
+        top_k = check_top_k(request.top_k)
+        filters = to_filter(request.filters)
+        head = self.similar_head
+        which = request.WhichOneof("source")
+        if which == "shot_id":
+            video_id, idx = parse_shot_id(request.shot_id)
+            row = self.index.get_by_shot(video_id, idx, heads=[head])
+            if row is None:
+                raise NotFound(f"shot {request.shot_id} is not in the index")
+            vec = row.vectors[head]
+        elif which == "clip":
+            if len(request.clip) > MAX_CLIP_BYTES:
+                raise BadInput("clip_too_large", f"clip is {len(request.clip)} bytes; the limit is {MAX_CLIP_BYTES}")
+            vec = self._clip_vector(self.encoder.encode_clip(clip=request.clip, timeout=_remaining(context, 60)), head)
+        elif which == "video":
+            if not request.video.uri:
+                raise BadInput("bad_request", "video.uri is required")
+            if request.video.end_ms and request.video.end_ms <= request.video.start_ms:
+                raise BadInput("bad_range", "video.end_ms must be greater than video.start_ms")
+            shots = self.encoder.encode_clip(uri=request.video.uri, start_ms=request.video.start_ms,
+                                             end_ms=request.video.end_ms, timeout=_remaining(context, 120))
+            vec = self._clip_vector(shots, head)
+        else:
+            raise BadInput("bad_request", "give one of shot_id, clip or video")
+        hits = self.index.search(head, vec, top_k, filters)[0]
+        return _response(hits, request.group_by_video, self.model, head)
+
+    @staticmethod
+    def _clip_vector(shots: list[events_pb2.ShotEmbedding], head: str) -> np.ndarray:
+        if not shots:
+            raise BadInput("empty_clip", "the clip yielded no shots")
+        v = np.mean([vectors(s)[head] for s in shots], axis=0)
+        return v / (np.linalg.norm(v) or 1.0)
+
+    # -- ad-serving -----------------------------------------------------------------------
+    def GetVideoCategories(self, request: query_pb2.GetVideoCategoriesRequest, context: grpc.ServicerContext):  # noqa: N802
+        if not request.video_id:
+            raise BadInput("bad_request", "video_id is required")
+        doc = self.registry.video_categories(request.video_id)
+        classifiers = self.registry.video_classifiers(request.video_id)
+        if doc is None and not classifiers:
+            raise NotFound(f"video {request.video_id} has not been classified")
+        doc = doc or {}
+        return query_pb2.VideoCategories(
+            video_id=request.video_id,
+            categories=[common_pb2.CategoryScore(**c) for c in doc.get("categories", [])],
+            taxonomy_version=doc.get("taxonomy_version", ""),
+            model_versions=doc.get("model_versions", {}),
+            classified_at_ms=int(doc.get("classified_at_ms", 0)),
+            classifiers=[query_pb2.ClassifierScore(label=k, version=int(v["version"]), score=float(v["score"]))
+                         for k, v in sorted(classifiers.items())],
+        )
+
+    # -- classifiers ----------------------------------------------------------------------
+    def _known(self, label: str) -> str:
+        check_label_name(label)
+        if not self.registry.exists(label):
+            raise NotFound(f"unknown label {label!r}")
+        return label
+
+    def _weights(self, label: str, version: int) -> tuple[np.ndarray, float, str]:
+        key = (label, version)
+        with self._lock:
+            if key not in self._models:
+                import io
+                import json
+
+                blob = self.registry.model_blob(label, version)
+                if blob is None:
+                    raise NotFound(f"{label} has no version {version}")
+                with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+                    meta = json.loads(z["meta"].tobytes())["version"]
+                    self._models[key] = (z["w"].astype(np.float32), float(z["b"]), meta["head"])
+            return self._models[key]
+
+    def ScoreShots(self, request: query_pb2.ScoreShotsRequest, context: grpc.ServicerContext):  # noqa: N802
+        label = self._known(request.label)
+        if not request.shot_ids:
+            raise BadInput("bad_request", "shot_ids must not be empty")
+        if len(request.shot_ids) > 10_000:
+            raise BadInput("too_many", "at most 10000 shot ids per call")
+        version = self.registry.deployed(label)
+        if not version:
+            raise NotFound(f"label {label!r} has no deployed classifier yet")
+        w, b, head = self._weights(label, version)
+        pks = {self.index.pk_of(*parse_shot_id(s)): s for s in request.shot_ids}
+        rows = self.index.get(list(pks), heads=[head])
+        missing = set(pks) - {r.pk for r in rows}
+        if missing:
+            raise NotFound("unknown shots: " + ", ".join(sorted(pks[m] for m in missing))[:500])
+        scores = {shot_id(r.video_id, r.shot_index): float(r.vectors[head] @ w + b) for r in rows}
+        return query_pb2.ScoreShotsResponse(label=label, version=version, scores=scores)
+
+    def GetFeed(self, request: query_pb2.GetFeedRequest, context: grpc.ServicerContext):  # noqa: N802
+        label = self._known(request.label)
+        kind = _FEED_BY_ENUM.get(request.kind)
+        if kind is None:
+            raise BadInput("bad_feed_kind", f"kind must be one of {', '.join(k.upper() for k in FEED_KINDS)}")
+        n = check_feed_size(request.n)
+        items = self.registry.feed(label, kind)[:n]
+        return query_pb2.FeedResponse(label=label, version=self.registry.deployed(label), kind=request.kind, shots=[
+            query_pb2.ShotHit(score=it["score"], shot=common_pb2.Shot(
+                shot_id=it["shot_id"], video_id=it["video_id"], index=it["shot_index"], start_ms=it["start_ms"],
+                end_ms=it["end_ms"], keyframe_refs=[it["keyframe_ref"]] if it.get("keyframe_ref") else []))
+            for it in items
+        ])
+
+    def SubmitLabels(self, request: query_pb2.SubmitLabelsRequest, context: grpc.ServicerContext):  # noqa: N802
+        label = check_label_name(request.label)
+        if not request.labels and not request.description.strip():
+            raise BadInput("bad_request", "give labels, a description, or both")
+        if len(request.labels) > MAX_LABELS_PER_CALL:
+            raise BadInput("too_many", f"at most {MAX_LABELS_PER_CALL} labels per call")
+        for item in request.labels:
+            parse_shot_id(item.shot_id)
+            if item.value == events_pb2.LABEL_VALUE_UNSPECIFIED:
+                raise BadInput("bad_label_value", f"label for {item.shot_id} has no value")
+        ev = events_pb2.LabelSubmitted(meta=new_meta("", "query"), label=label, labels=request.labels,
+                                       annotator=request.annotator, description=request.description)
+        # Returns once the broker has the event (acks=all); training happens asynchronously.
+        self.producer.send(self.settings.topic(topics.LABELS_SUBMITTED), key=label.encode(),
+                           value=ev.SerializeToString()).get(timeout=_remaining(context))
+        return query_pb2.SubmitLabelsResponse(event_id=ev.meta.event_id, accepted=len(request.labels))
+
+    def ListAnnotations(self, request: query_pb2.ListAnnotationsRequest, context: grpc.ServicerContext):  # noqa: N802
+        label = self._known(request.label)
+        return query_pb2.ListAnnotationsResponse(label=label, annotations=[
+            query_pb2.Annotation(shot_id=a.shot_id, annotator=a.annotator, labelled_at_ms=a.ts_ms,
+                                 value=events_pb2.LABEL_VALUE_POSITIVE if a.positive else events_pb2.LABEL_VALUE_NEGATIVE)
+            for a in self.registry.annotations(label)
+        ])
+
+    def _classifier(self, label: str) -> query_pb2.Classifier:
+        anns = self.registry.annotations(label)
+        versions = []
+        for v, m in sorted(self.registry.versions(label).items()):
+            ci = m.get("ap_ci") or (float("nan"), float("nan"))
+            versions.append(query_pb2.ClassifierVersion(
+                version=v, kind=m["kind"], ap=m["ap"] if m.get("ap") is not None else float("nan"),
+                ap_low=ci[0], ap_high=ci[1], positives=m.get("n_pos", 0), negatives=m.get("n_neg", 0),
+                embedding_model=m.get("embedding_model", ""), head=m.get("head", ""),
+                trained_at_ms=int(m.get("trained_at", 0) * 1000), train_seconds=m.get("train_seconds", 0.0)))
+        return query_pb2.Classifier(
+            label=label, description=self.registry.meta(label).get("description", ""),
+            deployed_version=self.registry.deployed(label), pinned=self.registry.pinned(label), versions=versions,
+            positives=sum(a.positive for a in anns), negatives=sum(not a.positive for a in anns))
+
+    def ListClassifiers(self, request: query_pb2.ListClassifiersRequest, context: grpc.ServicerContext):  # noqa: N802
+        return query_pb2.ListClassifiersResponse(classifiers=[self._classifier(lb) for lb in self.registry.labels()])
+
+    def GetClassifier(self, request: query_pb2.GetClassifierRequest, context: grpc.ServicerContext):  # noqa: N802
+        return self._classifier(self._known(request.label))
+
+    def DeployClassifier(self, request: query_pb2.DeployClassifierRequest, context: grpc.ServicerContext):  # noqa: N802
+        label = self._known(request.label)
+        versions = self.registry.versions(label)
+        if not versions:
+            raise NotFound(f"label {label!r} has no trained version yet")
+        if request.version == 0:
+            version, pinned, reason = max(versions), False, "unpinned"
+        elif request.version in versions:
+            current = self.registry.deployed(label)
+            version, pinned = request.version, True
+            reason = "rollback" if request.version < current else "pinned"
+        else:
+            raise NotFound(f"label {label!r} has no version {request.version}; versions: {sorted(versions)}")
+        self.registry.set_deployed(label, version, pinned=pinned)
+        ev = events_pb2.ModelDeployed(meta=new_meta("", "query"), label=label, version=version,
+                                      kind=versions[version]["kind"], reason=reason,
+                                      ap=versions[version].get("ap") or float("nan"))
+        self.producer.send(self.settings.topic(topics.MODELS_DEPLOYED), key=label.encode(),
+                           value=ev.SerializeToString()).get(timeout=_remaining(context))
+        return self._classifier(label)

@@ -1,0 +1,190 @@
+"""The trainer's event handling: label events, new shots, and time-driven work.
+
+- labels.submitted → annotations stored in Redis (latest wins; the Kafka topic is the
+  recoverable log) and the classifier marked dirty. Retraining is debounced in `tick`: a
+  burst of labels yields one retrain, then deploy (unless pinned), rescore, feeds.
+- shots.indexed → the new shots are scored by every deployed classifier (per-video
+  results updated, seconds after upload, no retraining); a complete video is also
+  classified into taxonomy categories when a category model is configured.
+- tick → due retrains, and drift checks every `drift_interval` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from kafka.consumer.fetcher import ConsumerRecord
+from prometheus_client import Counter, Gauge
+
+from services.trainer.learning.drift import detect_drift
+from services.trainer.learning.labels import validate_label_name
+from services.trainer.pipeline import ClassifierPipeline
+from shotline import logs, topics
+from shotline.errors import BadInput
+from shotline.events import new_meta, parse, parse_shot_id
+from shotline.registry import Annotation, Registry
+from shotline.settings import Settings
+from shotline.v1 import events_pb2
+from shotline.worker import Output
+
+SERVICE = "trainer"
+log = logs.get("trainer")
+
+LABEL_EVENTS = Counter("shotline_trainer_label_events_total", "Label events by outcome", ["outcome"])
+LABEL_ISSUES = Counter("shotline_trainer_label_issues_total", "Individual labels rejected or overridden",
+                       ["reason"])
+REALTIME_SHOTS = Counter("shotline_trainer_realtime_shots_scored_total", "New shots scored by deployed classifiers")
+DRIFT_PSI = Gauge("shotline_trainer_drift_psi", "PSI of recent scores vs the deploy-time reference", ["label"])
+DRIFT_EVENTS = Counter("shotline_trainer_drift_events_total", "Drift threshold crossings published")
+
+CategoryHook = Callable[[events_pb2.ShotsIndexed], list[Output]]
+
+
+class TrainerHandler:
+    def __init__(self, settings: Settings, registry: Registry, pipeline: ClassifierPipeline, *,
+                 debounce_seconds: float = 2.0, drift_interval: float = 60.0,
+                 categories: CategoryHook | None = None):
+        self.settings = settings
+        self.registry = registry
+        self.pipeline = pipeline
+        self.debounce = debounce_seconds
+        self.drift_interval = drift_interval
+        self.categories = categories
+        self._last_drift = time.monotonic()
+        self._drift_reported: set[tuple[str, int]] = set()
+        self.t_labels = settings.topic(topics.LABELS_SUBMITTED)
+        self.t_indexed = settings.topic(topics.SHOTS_INDEXED)
+        self.t_deployed = settings.topic(topics.MODELS_DEPLOYED)
+
+    def handle(self, record: ConsumerRecord) -> list[Output]:
+        if record.topic == self.t_labels:
+            return self._labels(record)
+        if record.topic == self.t_indexed:
+            return self._indexed(record)
+        if record.topic == self.t_deployed:
+            return self._deployed(record)
+        raise BadInput("unexpected_topic", record.topic)
+
+    # -- labels ---------------------------------------------------------------------------
+    def _labels(self, record: ConsumerRecord) -> list[Output]:
+        ev = parse(events_pb2.LabelSubmitted, record.value, require_video_id=False)
+        label = validate_label_name(ev.label)
+        ts_ms = ev.meta.occurred_at.ToMilliseconds() or int(time.time() * 1000)
+        latest: dict[str, events_pb2.ShotLabel] = {}
+        problems: list[str] = []
+        for item in ev.labels:
+            try:
+                parse_shot_id(item.shot_id)
+            except BadInput:
+                LABEL_ISSUES.labels("bad_shot_id").inc()
+                problems.append(f"bad shot id {item.shot_id!r}")
+                continue
+            if item.value == events_pb2.LABEL_VALUE_UNSPECIFIED:
+                LABEL_ISSUES.labels("unspecified_value").inc()
+                problems.append(f"no value for {item.shot_id}")
+                continue
+            if item.shot_id in latest and latest[item.shot_id].value != item.value:
+                LABEL_ISSUES.labels("contradiction").inc()  # later in the batch wins
+                problems.append(f"contradictory labels for {item.shot_id}: the later one kept")
+            latest[item.shot_id] = item
+        unknown = self._unknown_shots(list(latest))
+        for sid in unknown:
+            LABEL_ISSUES.labels("unknown_shot").inc()
+            problems.append(f"unknown shot {sid}")
+            latest.pop(sid)
+        cleared = [sid for sid, it in latest.items() if it.value == events_pb2.LABEL_VALUE_CLEARED]
+        stored = [Annotation(sid, it.value == events_pb2.LABEL_VALUE_POSITIVE, ev.annotator, ts_ms)
+                  for sid, it in latest.items() if it.value != events_pb2.LABEL_VALUE_CLEARED]
+        if not stored and not cleared and not ev.description:
+            LABEL_EVENTS.labels("rejected").inc()
+            raise BadInput("no_valid_labels", "; ".join(problems) or "label event carries no labels")
+        self.registry.add_annotations(label, stored, ev.description)
+        self.registry.clear_annotations(label, cleared)
+        self.registry.mark_dirty(label)
+        LABEL_EVENTS.labels("accepted").inc()
+        if not problems:
+            return []
+        # Accepted in part: say clearly what was dropped, without dead-lettering the rest.
+        err = events_pb2.ProcessingError(
+            meta=new_meta(ev.meta.video_id, SERVICE, ev.meta.trace_id), service=SERVICE,
+            reason="labels_partially_rejected", message=f"label {label}: " + "; ".join(problems)[:3900],
+            source_topic=record.topic, source_partition=record.partition, source_offset=record.offset,
+        )
+        return [Output.event(self.settings.topic(topics.ERRORS), label, err)]
+
+    def _unknown_shots(self, shot_ids: list[str]) -> list[str]:
+        if not shot_ids:
+            return []
+        index = self.pipeline.index
+        pks = {index.pk_of(*parse_shot_id(s)): s for s in shot_ids}
+        found = {r.pk for r in index.get(list(pks))}
+        return [s for pk, s in pks.items() if pk not in found]
+
+    def _deployed(self, record: ConsumerRecord) -> list[Output]:
+        """A pin or rollback through the API: rebuild feeds and per-video results for it."""
+        ev = parse(events_pb2.ModelDeployed, record.value, require_video_id=False)
+        if ev.reason != "auto" and self.registry.deployed(ev.label) == ev.version:
+            self.pipeline.rescore(ev.label, ev.version)
+        return []
+
+    # -- new shots ------------------------------------------------------------------------
+    def _indexed(self, record: ConsumerRecord) -> list[Output]:
+        ev = parse(events_pb2.ShotsIndexed, record.value)
+        video_id = ev.meta.video_id
+        n = int(ev.total_shots)
+        if n and ev.shot_ids:
+            for label in self.registry.labels():
+                version = self.registry.deployed(label)
+                if not version:
+                    continue
+                agg, scores = self.pipeline.score_video(label, version, video_id, n)
+                if scores:
+                    self.registry.set_video_classifier(video_id, label, version, agg)
+                    new = set(ev.shot_ids)
+                    fresh = [s for i, s in enumerate(scores) if f"{video_id}/{i}" in new]
+                    self.registry.push_recent(label, fresh)
+                    REALTIME_SHOTS.inc(len(fresh))
+        if ev.video_complete and self.categories is not None:
+            return self.categories(ev)
+        return []
+
+    # -- time-driven ----------------------------------------------------------------------
+    def tick(self) -> list[Output]:
+        out: list[Output] = []
+        for label in self.registry.due(self.debounce):
+            seen_at = self.registry.dirty_score(label) or time.time()
+            out.extend(self.retrain(label))
+            self.registry.undirty(label, seen_at)
+        if time.monotonic() - self._last_drift >= self.drift_interval:
+            self._last_drift = time.monotonic()
+            out.extend(self.check_drift())
+        return out
+
+    def retrain(self, label: str) -> list[Output]:
+        trained = self.pipeline.retrain(label)
+        if trained is None or not trained.deployed:
+            return []
+        v = trained.version
+        self.pipeline.rescore(label, v.version)
+        ev = events_pb2.ModelDeployed(meta=new_meta("", SERVICE), label=label, version=v.version, kind=v.kind,
+                                      ap=v.ap if v.ap is not None else float("nan"), reason="auto")
+        return [Output.event(self.settings.topic(topics.MODELS_DEPLOYED), label, ev)]
+
+    def check_drift(self) -> list[Output]:
+        out = []
+        for label in self.registry.labels():
+            version = self.registry.deployed(label)
+            ref, cur = self.registry.reference(label), self.registry.recent(label)
+            if not version or len(ref) < 20 or len(cur) < 20:
+                continue
+            report = detect_drift(np.asarray(ref), np.asarray(cur))
+            DRIFT_PSI.labels(label).set(report.psi)
+            if report.drifted and (label, version) not in self._drift_reported:
+                self._drift_reported.add((label, version))
+                DRIFT_EVENTS.inc()
+                out.append(Output.event(self.settings.topic(topics.CLASSIFIER_DRIFT), label,
+                                        events_pb2.ClassifierDrift(meta=new_meta("", SERVICE), label=label,
+                                                                   version=version, psi=report.psi)))
+        return out

@@ -1,0 +1,38 @@
+"""Trainer entrypoint."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from services.trainer.handler import SERVICE, TrainerHandler
+from services.trainer.pipeline import ClassifierPipeline
+from shotline import logs, topics
+from shotline.blobstore import open_blob_store
+from shotline.encoder_client import EncoderClient
+from shotline.registry import Registry
+from shotline.settings import Settings
+from shotline.stores import redis_client
+from shotline.worker import run_service
+
+
+class TrainerSettings(Settings):
+    service_name: str = SERVICE
+    debounce_seconds: float = Field(2.0, ge=0, le=600)   # a burst of labels → one retrain
+    drift_interval_seconds: float = Field(60.0, gt=0)
+    video_aggregate: Literal["max", "mean"] = "max"
+
+
+def main() -> None:
+    s = TrainerSettings()
+    logs.configure(s.log_level, s.log_json, SERVICE)
+    encoder = EncoderClient(s)
+    index, info = encoder.index(s)
+    index.ensure_collection()
+    registry = Registry(redis_client(s))
+    pipeline = ClassifierPipeline(registry, index, open_blob_store(s.blob_dir), info.model.model_id,
+                                  encoder.encode_text, s.video_aggregate)
+    handler = TrainerHandler(s, registry, pipeline, debounce_seconds=s.debounce_seconds,
+                             drift_interval=s.drift_interval_seconds)
+    run_service(s, SERVICE, [topics.LABELS_SUBMITTED, topics.SHOTS_INDEXED, topics.MODELS_DEPLOYED], handler)

@@ -1,0 +1,195 @@
+"""The Redis read model shared by the trainer (writer) and the query service (reader).
+
+Key layout (all under `shotline:`):
+  labels                              set of label names
+  label:<l>:annotations               hash shot_id → {"v": "positive"|"negative", "a": annotator, "t": ms}
+  label:<l>:meta                      hash description, created_ms
+  label:<l>:versions                  hash version → ModelVersion JSON
+  label:<l>:model:<v>                 model weights (npz bytes)
+  label:<l>:deployed / :pinned        deployed version / "1" when pinned
+  label:<l>:feed:<kind>               JSON [{shot_id, score}] for the deployed version
+  label:<l>:reference                 JSON list of catalog scores at deploy time (drift reference)
+  label:<l>:recent                    list of recent real-time scores (capped)
+  video:<vid>:classifiers             hash label → {"version", "score"}
+  video:<vid>:categories              JSON of the video's categories (ad-serving hot path)
+  trainer:dirty                       zset label → time of its latest label event (debounce)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from shotline.errors import TransientError
+
+P = "shotline:"
+FEED_KINDS = ("top_positive", "top_negative", "borderline", "random")
+
+
+def _k(*parts: object) -> str:
+    return P + ":".join(str(p) for p in parts)
+
+
+@dataclass(frozen=True)
+class Annotation:
+    shot_id: str
+    positive: bool
+    annotator: str
+    ts_ms: int
+
+
+class Registry:
+    def __init__(self, r: redis.Redis):
+        self.r = r
+
+    # -- labels ---------------------------------------------------------------------------
+    def labels(self) -> list[str]:
+        return sorted(x.decode() for x in self._call(self.r.smembers, _k("labels")))
+
+    def exists(self, label: str) -> bool:
+        return bool(self._call(self.r.sismember, _k("labels"), label))
+
+    def annotations(self, label: str) -> list[Annotation]:
+        raw = self._call(self.r.hgetall, _k("label", label, "annotations"))
+        out = []
+        for sid, v in raw.items():
+            d = json.loads(v)
+            out.append(Annotation(sid.decode(), d["v"] == "positive", d.get("a", ""), int(d.get("t", 0))))
+        return sorted(out, key=lambda a: a.ts_ms)
+
+    def meta(self, label: str) -> dict[str, str]:
+        raw = self._call(self.r.hgetall, _k("label", label, "meta"))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    # -- classifier versions ----------------------------------------------------------------
+    def versions(self, label: str) -> dict[int, dict[str, Any]]:
+        raw = self._call(self.r.hgetall, _k("label", label, "versions"))
+        return {int(k): json.loads(v) for k, v in raw.items()}
+
+    def deployed(self, label: str) -> int:
+        v = self._call(self.r.get, _k("label", label, "deployed"))
+        return int(v) if v else 0
+
+    def pinned(self, label: str) -> bool:
+        return self._call(self.r.get, _k("label", label, "pinned")) == b"1"
+
+    def model_blob(self, label: str, version: int) -> bytes | None:
+        return self._call(self.r.get, _k("label", label, "model", version))
+
+    def feed(self, label: str, kind: str) -> list[dict[str, Any]]:
+        raw = self._call(self.r.get, _k("label", label, "feed", kind))
+        return json.loads(raw) if raw else []
+
+    def video_classifiers(self, video_id: str) -> dict[str, dict[str, Any]]:
+        raw = self._call(self.r.hgetall, _k("video", video_id, "classifiers"))
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def video_categories(self, video_id: str) -> dict[str, Any] | None:
+        raw = self._call(self.r.get, _k("video", video_id, "categories"))
+        return json.loads(raw) if raw else None
+
+    # -- writes (trainer) -------------------------------------------------------------------
+    def add_annotations(self, label: str, items: list[Annotation], description: str = "") -> int:
+        """Latest label per shot wins (by event time); returns how many changed."""
+        key = _k("label", label, "annotations")
+        current = self._call(self.r.hmget, key, [a.shot_id for a in items]) if items else []
+        changed: dict[str, str] = {}
+        for a, cur in zip(items, current, strict=True):
+            if cur is not None and int(json.loads(cur).get("t", 0)) > a.ts_ms:
+                continue  # an older event redelivered after a newer one
+            changed[a.shot_id] = json.dumps({"v": "positive" if a.positive else "negative",
+                                             "a": a.annotator, "t": a.ts_ms})
+        pipe = self.r.pipeline()
+        pipe.sadd(_k("labels"), label)
+        pipe.hsetnx(_k("label", label, "meta"), "created_ms", int(time.time() * 1000))
+        if description:
+            pipe.hset(_k("label", label, "meta"), "description", description)
+        if changed:
+            pipe.hset(key, mapping=changed)
+        self._call(pipe.execute)
+        return len(changed)
+
+    def clear_annotations(self, label: str, shot_ids: list[str]) -> None:
+        if shot_ids:
+            self._call(self.r.hdel, _k("label", label, "annotations"), *shot_ids)
+
+    def mark_dirty(self, label: str, at: float | None = None) -> None:
+        self._call(self.r.zadd, _k("trainer", "dirty"), {label: at or time.time()})
+
+    def due(self, debounce_seconds: float) -> list[str]:
+        cutoff = time.time() - debounce_seconds
+        return [x.decode() for x in self._call(self.r.zrangebyscore, _k("trainer", "dirty"), 0, cutoff)]
+
+    def undirty(self, label: str, seen_at: float) -> None:
+        """Remove `label` from the queue unless a newer label event arrived meanwhile."""
+        key = _k("trainer", "dirty")
+        score = self._call(self.r.zscore, key, label)
+        if score is not None and score <= seen_at:
+            self._call(self.r.zrem, key, label)
+
+    def dirty_score(self, label: str) -> float | None:
+        return self._call(self.r.zscore, _k("trainer", "dirty"), label)
+
+    def save_version(self, label: str, version: int, meta: dict[str, Any], blob: bytes) -> None:
+        pipe = self.r.pipeline()
+        pipe.set(_k("label", label, "model", version), blob)
+        pipe.hset(_k("label", label, "versions"), str(version), json.dumps(meta))
+        self._call(pipe.execute)
+
+    def next_version(self, label: str) -> int:
+        versions = self.versions(label)
+        return (max(versions) if versions else 0) + 1
+
+    def set_deployed(self, label: str, version: int, pinned: bool | None = None) -> None:
+        pipe = self.r.pipeline()
+        pipe.set(_k("label", label, "deployed"), version)
+        if pinned is not None:
+            pipe.set(_k("label", label, "pinned"), "1" if pinned else "0")
+        self._call(pipe.execute)
+
+    def save_feeds(self, label: str, feeds: dict[str, list[dict[str, Any]]], reference: list[float]) -> None:
+        pipe = self.r.pipeline()
+        for kind, items in feeds.items():
+            pipe.set(_k("label", label, "feed", kind), json.dumps(items))
+        pipe.set(_k("label", label, "reference"), json.dumps(reference))
+        self._call(pipe.execute)
+
+    def reference(self, label: str) -> list[float]:
+        raw = self._call(self.r.get, _k("label", label, "reference"))
+        return json.loads(raw) if raw else []
+
+    def push_recent(self, label: str, scores: list[float], cap: int = 5000) -> None:
+        if not scores:
+            return
+        pipe = self.r.pipeline()
+        pipe.lpush(_k("label", label, "recent"), *scores)
+        pipe.ltrim(_k("label", label, "recent"), 0, cap - 1)
+        self._call(pipe.execute)
+
+    def recent(self, label: str) -> list[float]:
+        return [float(x) for x in self._call(self.r.lrange, _k("label", label, "recent"), 0, -1)]
+
+    def set_video_classifier(self, video_id: str, label: str, version: int, score: float) -> None:
+        self._call(self.r.hset, _k("video", video_id, "classifiers"), label,
+                   json.dumps({"version": version, "score": score}))
+
+    def set_video_classifiers(self, label: str, version: int, per_video: dict[str, float]) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for vid, score in per_video.items():
+            pipe.hset(_k("video", vid, "classifiers"), label, json.dumps({"version": version, "score": score}))
+        self._call(pipe.execute)
+
+    def set_video_categories(self, video_id: str, doc: dict[str, Any]) -> None:
+        self._call(self.r.set, _k("video", video_id, "categories"), json.dumps(doc))
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @staticmethod
+    def _call(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as e:
+            raise TransientError(f"redis: {e}") from e
