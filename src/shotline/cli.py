@@ -138,3 +138,4 @@ def main() -> None:  # pragma: no cover
 
 # Verbs contributed by other modules (segment, rank, models, search, …) register here.
 from shotline import cli_tools  # noqa: E402,F401  (registers commands on `app`)
+from shotline import cli_query  # noqa: E402,F401
