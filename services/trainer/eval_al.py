@@ -180,7 +180,9 @@ def run_task(task: Task, budgets: tuple[int, ...], seeds: int, cfg: ActiveConfig
             text = text / np.linalg.norm(text)
         Xp, yp = task.X[pool], task.y[pool]
         Xt, yt = task.X[test], task.y[test]
-        usable = [b for b in budgets if b <= len(pool)]
+        usable = [b for b in budgets if b <= len(pool)]  # a budget above the pool size is skipped
+        if not usable:
+            continue
         orders = strategy_orders(Xp, yp, text, max(usable), cfg, seed)
         for strat, order in orders.items():
             if order is None:

@@ -144,7 +144,7 @@ class ClassifierPipeline:
                 yield pks, vecs
 
         table = score_chunks(model, chunks(), n=FEED_SIZE, exclude=labelled, keep_all=True)
-        feeds = build_feeds(table, FEED_SIZE)
+        feeds = build_feeds(table, FEED_SIZE, disjoint=False)
         # Feed ids are primary keys: resolve the few shown to shot ids and display fields.
         shown = {int(pk) for f in feeds.values() for pk in f.ids}
         rows = {r.pk: r for r in self.index.get(sorted(shown))} if shown else {}

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 TARGET_PRECISION = 0.8
-MIN_VAL_POSITIVES = 2  # fewer validation positives than this: precision is not measurable
+MIN_VAL_POSITIVES = 5  # fewer validation positives than this: precision is not measurable
 MIN_SCORE = 0.05  # never fire below this, whatever validation says
 
 
@@ -43,7 +43,9 @@ def threshold_for_precision(scores: np.ndarray, y: np.ndarray, target: float = T
     order = np.argsort(-scores, kind="stable")
     s, t = scores[order], y[order]
     tp = np.cumsum(t)
-    precision = tp / np.arange(1, len(t) + 1)
+    # tp / (n + 1): a pessimistic precision, so 3-of-3 on a handful of validation videos does
+    # not pass for "100%" (the winner's curse of picking the lowest passing threshold).
+    precision = tp / np.arange(2, len(t) + 2)
     # Only cut between distinct scores: a threshold keeps every tie.
     last_of_tie = np.r_[s[1:] != s[:-1], True]
     ok = np.flatnonzero(last_of_tie & (precision >= target) & (s >= MIN_SCORE) & (tp > 0))
@@ -77,6 +79,35 @@ def union(text_p: np.ndarray, visual_p: np.ndarray, t_text: np.ndarray, t_vis: n
     ft, fv = text_p >= t_text, visual_p >= t_vis
     score = np.where(ft & fv, np.maximum(text_p, visual_p), np.where(ft, text_p, visual_p))
     return ft | fv, np.where(ft | fv, score, 0.0)
+
+
+def union_thresholds(text_p: np.ndarray, visual_p: np.ndarray, y: np.ndarray, ids: list[str],
+                     t_text: Thresholds, t_vis: Thresholds, target: float = TARGET_PRECISION) -> tuple[Thresholds, Thresholds]:
+    """Per-model thresholds each reach the target, but their union's false positives add up.
+    Where the union misses the target on validation, keep only the better single model (by
+    true positives among those that pass), or switch the category off."""
+    tt, tv = t_text.as_array(ids), t_vis.as_array(ids)
+    out_t, out_v = Thresholds(dict(t_text.values), dict(t_text.disabled)), Thresholds(dict(t_vis.values), dict(t_vis.disabled))
+    for j, cid in enumerate(ids):
+        ft, fv, yj = text_p[:, j] >= tt[j], visual_p[:, j] >= tv[j], y[:, j] > 0
+
+        def ok(sel: np.ndarray) -> bool:
+            return sel.sum() == 0 or (sel & yj).sum() / (sel.sum() + 1) >= target
+
+        if ok(ft | fv):
+            continue
+        keep_text = ok(ft) and (ft & yj).sum() >= (fv & yj).sum() if ok(fv) else ok(ft)
+        if keep_text:
+            out_v.values.pop(cid, None)
+            out_v.disabled[cid] = "union_precision"
+        elif ok(fv):
+            out_t.values.pop(cid, None)
+            out_t.disabled[cid] = "union_precision"
+        else:
+            for t in (out_t, out_v):
+                t.values.pop(cid, None)
+                t.disabled[cid] = "union_precision"
+    return out_t, out_v
 
 
 def _stack_features(text_p: np.ndarray, visual_p: np.ndarray, has_text: np.ndarray, visual_cat: np.ndarray) -> np.ndarray:
@@ -117,7 +148,12 @@ def metrics(selected: np.ndarray, y: np.ndarray) -> dict[str, float]:
     tp = float((sel & y).sum())
     n_sel, n_pos = float(sel.sum()), float(y.sum())
     per_video = sel.sum(1)
+    fired = sel.sum(0)
+    judged = fired >= 5  # per-category precision only where a category fired often enough to tell
+    per_cat = (sel & y).sum(0)[judged] / fired[judged]
     return {
+        "categories_judged": float(judged.sum()),
+        "categories_at_80pct": float((per_cat >= 0.8).sum()),
         "precision": tp / n_sel if n_sel else float("nan"),
         "recall": tp / n_pos if n_pos else float("nan"),
         "coverage": float((per_video > 0).mean()) if len(sel) else 0.0,

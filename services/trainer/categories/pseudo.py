@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-POS_THRESHOLD = 0.9
+POS_THRESHOLD = 0.5
 NEG_THRESHOLD = 0.1
 
 

@@ -89,7 +89,10 @@ class ModelVersion:
 
 
 def _check_xy(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    X = np.asarray(X, dtype=np.float32)
+    try:
+        X = np.asarray(X, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise BadInput("bad_embeddings", f"embeddings are not numeric: {exc}") from exc
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise BadInput("bad_embeddings", f"expected a non-empty 2-d embedding matrix, got shape {X.shape}")
@@ -185,7 +188,10 @@ def fit_label_model(X: np.ndarray | None, y: np.ndarray | None, text_embedding: 
             return train_linear(X, y, seed, tune=tune)
     if text_embedding is None:
         raise BadInput("too_few_labels", f"{n_pos} positives / {n_neg} negatives and no text prompt")
-    return zero_shot_model(text_embedding, n_pos, n_neg)
+    model = zero_shot_model(text_embedding, n_pos, n_neg)
+    if X is not None and len(X) and model.w.shape[0] != np.shape(X)[1]:
+        raise BadInput("dim_mismatch", f"text embedding dim {model.w.shape[0]} ≠ shot embedding dim {np.shape(X)[1]}")
+    return model
 
 
 def model_to_bytes(model: LinearModel, meta: ModelVersion) -> bytes:

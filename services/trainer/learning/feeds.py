@@ -25,8 +25,10 @@ class Feed:
         return len(self.ids)
 
 
-def build_feeds(table: ScoreTable, n: int, exclude: Iterable[str] = ()) -> dict[str, Feed]:
-    """Feeds of up to ``n`` shots each, never a labelled (``exclude``) shot, no shot in two feeds.
+def build_feeds(table: ScoreTable, n: int, exclude: Iterable[str] = (), *, disjoint: bool = True) -> dict[str, Feed]:
+    """Feeds of up to ``n`` shots each, never a labelled (``exclude``) shot, and — when
+    ``disjoint`` — no shot in two feeds (the active loop's batches). Served feeds are views
+    of one ranking and may overlap, so a small catalog still fills all four.
 
     top_positive: highest logits; top_negative: lowest logits; borderline: logits closest to 0
     (the decision boundary); random: uniform sample of the unlabelled catalog.
@@ -39,6 +41,7 @@ def build_feeds(table: ScoreTable, n: int, exclude: Iterable[str] = ()) -> dict[
         ranked: Ranked = getattr(table, kind)
         keep = [i for i, sid in enumerate(ranked.ids) if sid not in used][:n]
         ids = [ranked.ids[i] for i in keep]
-        used.update(ids)
+        if disjoint:
+            used.update(ids)
         feeds[kind] = Feed(kind=kind, ids=ids, scores=ranked.scores[keep])
     return feeds

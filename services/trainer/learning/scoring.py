@@ -106,7 +106,10 @@ def score_chunks(model: LinearModel, chunks: Iterable[Chunk], n: int = 100, *,
     kept_scores: list[np.ndarray] = []
     kept_ids: list[str] = []
     for ids, X in chunks:
-        X = np.asarray(X)
+        try:
+            X = np.asarray(X, dtype=np.float32)  # no copy for float32 chunks
+        except (TypeError, ValueError) as exc:
+            raise BadInput("bad_chunk", f"vectors are not numeric: {exc}") from exc
         if X.ndim != 2 or X.shape[1] != w.shape[0]:
             raise BadInput("dim_mismatch", f"chunk of shape {X.shape} does not match model dimension {w.shape[0]}")
         if len(ids) != X.shape[0]:

@@ -285,7 +285,9 @@ def redis_ready(url: str) -> bool:
 def milvus_ready(uri: str) -> bool:
     from pymilvus import MilvusClient
 
-    client = MilvusClient(uri=uri, timeout=5)
+    from shotline.index.shot_index import GRPC_OPTIONS
+
+    client = MilvusClient(uri=uri, timeout=5, grpc_options=GRPC_OPTIONS)
     try:
         client.list_collections()
         return True

@@ -1,0 +1,91 @@
+"""Fit the whole category stack from labelled/unlabelled videos.
+
+1. zero-shot text model, calibrated on the (human-labelled) validation videos;
+2. supervised text model on the human-labelled training videos' text;
+3. visual targets: human labels + text pseudo-labels (``pseudo.make_targets``) on visual categories;
+4. visual model (mean-pool or NeXtVLAD), exported to ONNX — serving and validation use ORT;
+5. per-model thresholds at ≥ 80% precision on validation, the meta-classifier and its thresholds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.trainer.categories import merge, pseudo
+from services.trainer.categories import visual_model as vm
+from services.trainer.categories.inputs import META_DIM, meta_features
+from services.trainer.categories.service import CategoryModels, CategoryService, EncodeText, Policy, Request
+from services.trainer.categories.text_model import SupervisedText, TextModel, ZeroShotText
+from shotline.errors import BadInput
+from shotline.taxonomy import Taxonomy
+
+
+@dataclass
+class Example:
+    request: Request
+    labels: frozenset[str]  # positive category ids (ground truth, hierarchy-closed)
+
+
+def label_matrix(examples: Sequence[Example], ids: list[str]) -> np.ndarray:
+    col = {c: j for j, c in enumerate(ids)}
+    y = np.zeros((len(examples), len(ids)), np.float32)
+    for i, e in enumerate(examples):
+        for c in e.labels:
+            y[i, col[c]] = 1.0
+    return y
+
+
+def fit(taxonomy: Taxonomy, encode_text: EncodeText, train: Sequence[Example], val: Sequence[Example],
+        human: set[str], *, head: str = "joint", kind: str = "nextvlad", policy: Policy = "union",
+        pos_threshold: float = pseudo.POS_THRESHOLD, cfg: vm.TrainConfig | None = None,
+        zero_shot: ZeroShotText | None = None) -> tuple[CategoryService, dict]:
+    """``human``: ids of training videos whose labels a person set (the rest get pseudo-labels)."""
+    if not train or not val:
+        raise BadInput("no_training_data", "need training and validation videos")
+    ids = taxonomy.ids
+    vis = np.array([taxonomy[c].visual for c in ids], bool)
+    y_tr, y_val = label_matrix(train, ids), label_matrix(val, ids)
+    zs = zero_shot or ZeroShotText.build(taxonomy, encode_text)
+    val_texts = [e.request.text for e in val]
+    has_val = np.array([t.has_text for t in val_texts])
+    if has_val.any():
+        zs.calibrate(zs.cosines(encode_text([t.joined() for t, h in zip(val_texts, has_val) if h])), y_val[has_val])
+    is_human = np.array([e.request.video_id in human for e in train])
+    sup_rows = [i for i in np.flatnonzero(is_human) if train[i].request.text.has_text]
+    supervised = None
+    if sup_rows:
+        supervised = SupervisedText().fit([train[i].request.text.joined() for i in sup_rows], y_tr[sup_rows])
+        supervised = supervised if supervised.models else None
+    text = TextModel(zs, supervised)
+    text_tr = text.predict([e.request.text for e in train], encode_text)
+    known = np.repeat(is_human[:, None], vis.sum(), axis=1)
+    y_vis, w_vis, stats = pseudo.make_targets(text_tr[:, vis], y_tr[:, vis], known, pos_threshold)
+    dims = {e.request.shot_vectors[head].shape[1] for e in train}
+    if len(dims) != 1:
+        raise BadInput("bad_shot_vectors", f"training videos disagree on the {head!r} dimension: {sorted(dims)}")
+    usable = [i for i, e in enumerate(train) if len(e.request.shot_vectors[head]) and w_vis[i].any()]
+    model = vm.build(kind, dim=dims.pop(), n_labels=int(vis.sum()), meta_dim=META_DIM)
+    meta_tr = np.stack([meta_features(e.request.text.language, e.request.duration_ms, e.request.catalog_id) for e in train])
+    vm.train(model, [train[i].request.shot_vectors[head] for i in usable], meta_tr[usable], y_vis[usable], w_vis[usable], cfg)
+    models = CategoryModels(taxonomy, zs, supervised, vm.export_onnx(model), kind, head,
+                            thresholds={k: merge.Thresholds() for k in ("text", "visual", "meta")}, meta=None, policy=policy)
+    svc = CategoryService(models, encode_text)
+    s = svc.scores([e.request for e in val])
+    models.thresholds["text"] = merge.pick_thresholds(s.text, y_val, ids)
+    models.thresholds["visual"] = merge.pick_thresholds(s.visual, y_val, ids, applicable=vis)
+    models.thresholds["union_text"], models.thresholds["union_visual"] = merge.union_thresholds(
+        s.text, s.visual, y_val, ids, models.thresholds["text"], models.thresholds["visual"])
+    models.meta = merge.MetaClassifier().fit(s.text, s.visual, s.has_text, vis, y_val)
+    models.thresholds["meta"] = merge.pick_thresholds(models.meta.predict(s.text, s.visual, s.has_text, vis), y_val, ids)
+    pseudo_pos = (y_vis > 0) & ~known
+    # Training videos carry ground truth only in benchmarks; there it measures pseudo-label quality.
+    truth = y_tr[:, vis] > 0
+    pseudo_precision = float((pseudo_pos & truth).sum() / max(1, pseudo_pos.sum()))
+    models.info = {"pseudo_labels": {**stats.to_json(), "precision_vs_truth": pseudo_precision}, "train_videos": len(train), "val_videos": len(val),
+                   "visual_training_videos": len(usable), "supervised_text_categories": len(supervised.models) if supervised else 0}
+    svc = CategoryService(models, encode_text)  # re-created: thresholds and version changed
+    svc.torch_model = model  # kept for the torch-vs-ORT check and the eager baseline of the bench
+    return svc, models.info

@@ -1,0 +1,229 @@
+"""ShotIndex against a real milvus-lite 2.5.1 server on loopback (started in a temp dir)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shotline.errors import BadInput, TransientError
+from shotline.index import SearchFilter, ShotIndex, ShotRow, collection_name, shot_pk
+from shotline.stack.milvus import MilvusLiteServer
+
+DIMS = {"joint": 16, "visual": 8}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusLiteServer]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = MilvusLiteServer(tmp_path_factory.mktemp("milvus"), port, db_name="index-test.db")
+    srv.start()
+    try:
+        srv.wait_ready(timeout=60)
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture()
+def index(server: MilvusLiteServer, request: pytest.FixtureRequest) -> Iterator[ShotIndex]:
+    ix = ShotIndex(server.uri, collection_name(f"test/{request.node.name}"), DIMS,
+                   index_type="IVF_FLAT", index_params={"nlist": 8}, search_params={"nprobe": 8})
+    ix.ensure_collection()
+    yield ix
+    ix.drop()
+    ix.close()
+
+
+def _unit(rng: np.random.Generator, d: int) -> np.ndarray:
+    v = rng.standard_normal(d).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _video(video_id: str, n: int, version: str = "v1", catalog: str = "cat-a", seed: int = 0) -> list[ShotRow]:
+    rng = np.random.default_rng(abs(hash((video_id, version, seed))) % 2**32)
+    return [
+        ShotRow(video_id=video_id, shot_index=i, catalog_id=catalog, start_ms=i * 2000,
+                end_ms=i * 2000 + 1500, keyframe_ref=f"kf/{video_id}/{i}.jpg", ingest_ms=1,
+                video_version=version, vectors={h: _unit(rng, d) for h, d in DIMS.items()})
+        for i in range(n)
+    ]
+
+
+def test_shot_pk_is_deterministic_and_model_scoped() -> None:
+    assert shot_pk("vid", 3, "m1") == shot_pk("vid", 3, "m1")
+    assert shot_pk("vid", 3, "m1") != shot_pk("vid", 3, "m2") != shot_pk("vid", 4, "m1")
+    assert 0 <= shot_pk("vid", 3, "m1") < 2**63
+
+
+def test_collection_name_is_safe_and_distinct() -> None:
+    assert collection_name("clip_b32") == "shotline_clip_b32"
+    a, b = collection_name("org/model-1"), collection_name("org_model_1")
+    assert a != b and a.startswith("shotline_org_model_1_")
+    assert collection_name("x" * 400).__len__() <= 255
+    with pytest.raises(BadInput):
+        collection_name("")
+
+
+def test_upsert_twice_keeps_one_row_per_shot(index: ShotIndex) -> None:
+    rows = _video("vid-a", 30)
+    index.upsert(rows)
+    index.upsert(rows)  # redelivery
+    index.upsert(rows[:5])
+    assert index.count() == 30
+    assert [s.shot_index for s in index.video_shots("vid-a")] == list(range(30))
+
+
+def test_upsert_over_batch_limit(index: ShotIndex) -> None:
+    index.upsert(_video("big", 2600))  # two insert batches
+    assert index.count() == 2600
+
+
+def test_ensure_collection_is_idempotent_and_checks_dims(index: ShotIndex, server: MilvusLiteServer) -> None:
+    index.upsert(_video("vid-a", 3))
+    index.ensure_collection()
+    assert index.count() == 3
+    clash = ShotIndex(server.uri, index.collection, {"joint": 32, "visual": 8})
+    with pytest.raises(BadInput) as err:
+        clash.ensure_collection()
+    assert err.value.reason == "schema_mismatch"
+
+
+def test_publish_video_leaves_only_the_new_version(index: ShotIndex) -> None:
+    index.upsert(_video("vid-a", 10, version="v1"))
+    index.upsert(_video("vid-b", 4, version="v1"))
+    new = _video("vid-a", 6, version="v2", seed=1)
+    index.publish_video("vid-a", "v2", new)
+    shots = index.video_shots("vid-a")
+    assert [(s.shot_index, s.video_version) for s in shots] == [(i, "v2") for i in range(6)]
+    assert len(index.video_shots("vid-b")) == 4
+    # The new vectors are the stored ones, and the search sees no old-version shot.
+    hits = index.search("joint", new[2].vectors["joint"], top_k=20, filters=SearchFilter(video_ids=["vid-a"]))[0]
+    assert hits[0].shot_index == 2 and hits[0].score > 0.999
+    assert sorted(h.shot_index for h in hits) == list(range(6))
+
+
+def test_bad_publish_keeps_the_old_version(index: ShotIndex) -> None:
+    index.upsert(_video("vid-a", 5, version="v1"))
+    bad = _video("vid-a", 3, version="v2", seed=3)
+    bad[1].vectors["joint"] = np.full(DIMS["joint"], np.nan, dtype=np.float32)
+    with pytest.raises(BadInput):
+        index.publish_video("vid-a", "v2", bad)
+    assert {s.video_version for s in index.video_shots("vid-a")} == {"v1"}
+    assert index.count() == 5
+
+
+def test_replace_video_deletes_other_versions(index: ShotIndex) -> None:
+    index.upsert(_video("vid-a", 8, version="v1"))
+    index.upsert(_video("vid-a", 3, version="v2", seed=2))  # overwrites shots 0..2 in place
+    index.replace_video("vid-a", keep_version="v2")
+    assert [(s.shot_index, s.video_version) for s in index.video_shots("vid-a")] == [(0, "v2"), (1, "v2"), (2, "v2")]
+    index.delete_video("vid-a")
+    assert index.count() == 0
+
+
+def test_top1_of_a_stored_vector_is_itself(index: ShotIndex) -> None:
+    rows = _video("vid-a", 40) + _video("vid-b", 40)
+    index.upsert(rows)
+    for row in rows[::7]:
+        for head in DIMS:
+            hit = index.search(head, row.vectors[head], top_k=1, consistency_level="Strong")[0][0]
+            assert (hit.video_id, hit.shot_index) == (row.video_id, row.shot_index)
+            assert hit.pk == row.pk and hit.score == pytest.approx(1.0, abs=1e-4)
+            assert hit.keyframe_ref == row.keyframe_ref and hit.start_ms == row.start_ms
+
+
+def test_batched_queries_return_one_list_per_query(index: ShotIndex) -> None:
+    rows = _video("vid-a", 20)
+    index.upsert(rows)
+    q = np.stack([rows[i].vectors["joint"] for i in (1, 4, 9)])
+    res = index.search("joint", q, top_k=5)
+    assert [r[0].shot_index for r in res] == [1, 4, 9]
+    assert all(len(r) == 5 and r[0].score >= r[-1].score for r in res)
+
+
+def test_filters(index: ShotIndex) -> None:
+    index.upsert(_video("vid-a", 10, catalog="cat-a") + _video("vid-b", 10, catalog="cat-b")
+                 + _video('vid "c"', 10, catalog="cat-a"))
+    q = _unit(np.random.default_rng(7), DIMS["joint"])
+
+    def found(f: SearchFilter) -> set[tuple[str, int]]:
+        return {(h.video_id, h.shot_index) for h in index.search("joint", q, top_k=100, filters=f)[0]}
+
+    assert {v for v, _ in found(SearchFilter(video_ids=["vid-b"]))} == {"vid-b"}
+    assert {v for v, _ in found(SearchFilter(catalog_ids=["cat-a"]))} == {"vid-a", 'vid "c"'}
+    assert {v for v, _ in found(SearchFilter(exclude_video_ids=["vid-a"]))} == {"vid-b", 'vid "c"'}
+    assert len(found(SearchFilter(video_ids=['vid "c"']))) == 10  # quotes are escaped, not injected
+    window = found(SearchFilter(video_ids=["vid-a"], min_start_ms=4000, max_end_ms=11500))
+    assert window == {("vid-a", i) for i in range(2, 6)}  # start >= 4000 and end <= 11500
+    assert index.count(SearchFilter(catalog_ids=["cat-b"], min_start_ms=10_000)) == 5
+    assert found(SearchFilter(video_ids=["nope"])) == set()
+
+
+def test_get_and_get_by_shot_return_vectors(index: ShotIndex) -> None:
+    rows = _video("vid-a", 600)  # more than one vector page
+    index.upsert(rows)
+    pks = [rows[i].pk for i in (599, 0, 300)] + [12345]  # unknown pk is skipped
+    got = index.get(pks, heads=["joint", "visual"])
+    assert [g.shot_index for g in got] == [599, 0, 300]
+    for g in got:
+        np.testing.assert_allclose(g.vectors["visual"], rows[g.shot_index].vectors["visual"], rtol=1e-6)
+    many = index.get([r.pk for r in rows], heads=["joint"])
+    np.testing.assert_allclose(np.stack([m.vectors["joint"] for m in many]),
+                               np.stack([r.vectors["joint"] for r in rows]), rtol=1e-6)
+    one = index.get_by_shot("vid-a", 42)
+    assert one is not None and one.keyframe_ref == "kf/vid-a/42.jpg" and one.vectors == {}
+    assert index.get_by_shot("vid-a", 9999) is None
+
+
+def test_iterate_vectors_streams_every_row_once(index: ShotIndex) -> None:
+    rows = _video("vid-a", 700) + _video("vid-b", 300)
+    index.upsert(rows)
+    by_pk = {r.pk: r for r in rows}
+    seen: list[int] = []
+    for pks, vids, vecs in index.iterate_vectors("joint", batch_size=256, page_rows=100):
+        assert len(pks) == len(vids) == vecs.shape[0] and vecs.shape[1] == DIMS["joint"]
+        assert len(pks) <= 256 + 100
+        for pk, vid, vec in zip(pks.tolist(), vids, vecs):
+            assert by_pk[pk].video_id == vid
+            np.testing.assert_allclose(vec, by_pk[pk].vectors["joint"], rtol=1e-6)
+        seen.extend(pks.tolist())
+    assert sorted(seen) == sorted(by_pk)
+    only_b = [p for b in index.iterate_vectors("visual", filter=SearchFilter(video_ids=["vid-b"])) for p in b[0]]
+    assert sorted(only_b) == sorted(r.pk for r in rows if r.video_id == "vid-b")
+    assert index.list_videos() == ["vid-a", "vid-b"]
+
+
+def test_bad_input_is_rejected_clearly(index: ShotIndex) -> None:
+    row = _video("vid-a", 1)[0]
+    cases = [
+        lambda: index.search("nope", np.zeros(16), 3),
+        lambda: index.search("joint", np.zeros(15), 3),
+        lambda: index.search("joint", np.full(16, np.nan), 3),
+        lambda: index.search("joint", np.ones(16), 0),
+        lambda: index.search("joint", np.ones(16), 3, filters=SearchFilter(video_ids=[])),
+        lambda: index.upsert([ShotRow("vid-a", 0, {"joint": row.vectors["joint"]})]),
+        lambda: index.upsert([ShotRow("vid-a", 0, {"joint": np.zeros(3), "visual": np.zeros(8)})]),
+        lambda: index.upsert([ShotRow("", 0, row.vectors)]),
+        lambda: index.upsert([ShotRow("vid-a", -1, row.vectors)]),
+        lambda: index.publish_video("vid-a", "v9", [row]),
+        lambda: list(index.iterate_vectors("joint", batch_size=0)),
+    ]
+    for case in cases:
+        with pytest.raises(BadInput):
+            case()
+    assert index.count() == 0
+
+
+def test_unreachable_milvus_is_transient(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ix = ShotIndex(f"http://127.0.0.1:{port}", "shotline_x", DIMS, timeout=2)  # constructing needs no server
+    with pytest.raises(TransientError):
+        ix.ensure_collection()

@@ -1,0 +1,86 @@
+"""Shot detection on real videos with known boundaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+
+from shotline.video import SegmenterConfig, segment_video, shots_to_json
+from shotline.video.evaluation import score_boundaries
+from tests.unit.video_fixtures import fixtures_dir, montage_truth  # noqa: F401 - fixtures
+
+# First frames of new shots, from the datasets' documentation / visual inspection.
+HARD_CUT_TRUTH = {
+    "bikes.mp4": [30, 76, 137, 187, 242],
+    "cityCC0.mpg": [116],
+    "cockatoo.mp4": [],  # handheld, fast motion, one shot
+    "bigbuckbunny.mp4": [],
+}
+
+
+def _starts(result) -> list[int]:
+    return [s.start_frame for s in result.shots[1:]]
+
+
+@pytest.mark.parametrize("name", sorted(HARD_CUT_TRUTH))
+def test_hard_cuts_within_one_frame(fixtures_dir: Path, name: str) -> None:
+    result = segment_video(fixtures_dir / name)
+    truth = HARD_CUT_TRUTH[name]
+    score = score_boundaries(_starts(result), truth)
+    print(f"\n{name}: detected {_starts(result)} truth {truth} F1={score.f1:.3f}")
+    assert score.false_positives == 0 and score.false_negatives == 0
+    assert all(s.transition == "cut" for s in result.shots[1:])
+
+
+def test_montage_cuts_and_gradual_transitions(fixtures_dir: Path, montage_truth: dict) -> None:
+    result = segment_video(fixtures_dir / "montage_360p.mp4")
+    spans = [(t["start"], t["end"]) for t in montage_truth["transitions"]]
+    score = score_boundaries(_starts(result), montage_truth["cuts"], spans)
+    print(f"\nmontage_360p: {[(s.start_frame, s.transition) for s in result.shots]} F1={score.f1:.3f}")
+    assert score.f1 == 1.0
+    by_frame = {s.start_frame: s.transition for s in result.shots}
+    for cut in montage_truth["cuts"]:
+        assert any(by_frame.get(cut + d) == "cut" for d in (-1, 0, 1))
+    for t in montage_truth["transitions"]:
+        inside = [k for f, k in by_frame.items() if t["start"] <= f < t["end"]]
+        assert inside == [t["type"]], (t, inside)
+    assert result.frame_count == montage_truth["frame_count"]
+
+
+def test_shots_tile_the_video_and_timecodes_are_consistent(fixtures_dir: Path) -> None:
+    result = segment_video(fixtures_dir / "bikes.mp4")
+    shots = result.shots
+    assert shots[0].start_frame == 0 and shots[0].start_ms == 0
+    assert shots[-1].end_frame == result.frame_count == 250
+    assert shots[-1].end_ms == result.duration_ms == 10_000
+    for a, b in zip(shots, shots[1:]):
+        assert a.end_frame == b.start_frame and a.end_ms == b.start_ms  # end is exclusive
+    for s in shots:  # 25 fps constant frame rate: 40 ms per frame
+        assert s.start_ms == s.start_frame * 40
+    assert shots_to_json(result)[1] == {
+        "index": 1,
+        "start_frame": 30,
+        "end_frame": 76,
+        "start_ms": 1200,
+        "end_ms": 3040,
+        "transition": "cut",
+    }
+
+
+def test_timecodes_start_at_zero_for_stream_not_starting_at_zero(fixtures_dir: Path) -> None:
+    path = fixtures_dir / "cityCC0.mpg"
+    with av.open(str(path)) as c:  # MPEG-PS: the raw timestamps start at 0.54 s
+        stream = c.streams.video[0]
+        assert float(stream.start_time * stream.time_base) > 0.5
+    result = segment_video(path)
+    assert [(s.start_frame, s.start_ms) for s in result.shots] == [(0, 0), (116, 4640)]
+    assert result.duration_ms == 190 * 40
+    assert result.codec == "mpeg2video" and (result.width, result.height) == (720, 405)
+
+
+def test_detection_is_the_same_without_fast_decode(fixtures_dir: Path) -> None:
+    fast = segment_video(fixtures_dir / "bikes.mp4")
+    exact = segment_video(fixtures_dir / "bikes.mp4", SegmenterConfig(fast_decode=False))
+    assert _starts(fast) == _starts(exact)
