@@ -38,6 +38,9 @@ if [ -f scripts/fetch_fixtures.py ]; then
   "$VENV/bin/python" scripts/fetch_fixtures.py "$CACHE/fixtures"
 fi
 
+echo "==> deploy tools (kustomize, CRD schemas, promtool; Go module proxy, cached)"
+bash scripts/install_tools.sh
+
 echo "==> default model bundle"
 "$VENV/bin/shotline" models build-default >/dev/null 2>&1 || "$VENV/bin/shotline" models build-default
 echo "setup complete"
