@@ -79,7 +79,8 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         top_k = check_top_k(request.top_k)
         filters = to_filter(request.filters)
         vec = self.encoder.encode_text([query], timeout=_remaining(context))[0]
-        hits = self.index.search("joint", vec, top_k, filters)[0]
+        hits = self.index.search("joint", vec, top_k, filters,
+                                 consistency_level=self.settings.search_consistency)[0]
         return _response(hits, request.group_by_video, self.model, "joint")
 
     def SearchSimilar(self, request: query_pb2.SearchSimilarRequest, context: grpc.ServicerContext):  # noqa: N802
@@ -107,7 +108,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             vec = self._clip_vector(shots, head)
         else:
             raise BadInput("bad_request", "give one of shot_id, clip or video")
-        hits = self.index.search(head, vec, top_k, filters)[0]
+        hits = self.index.search(head, vec, top_k, filters, consistency_level=self.settings.search_consistency)[0]
         return _response(hits, request.group_by_video, self.model, head)
 
     @staticmethod

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     index_type: str = "IVF_FLAT"
     index_params: dict[str, int | float | str] = {}
     search_params: dict[str, int | float | str] = {}
+    # Strong: a shot is searchable as soon as its shots-indexed event is out. Bounded trades
+    # a few seconds of staleness for latency on a busy cluster.
+    search_consistency: str = Field("Strong", pattern="^(Strong|Bounded|Session|Eventually)$")
 
     # APIs.
     encoder_address: str = "127.0.0.1:50052"

@@ -295,3 +295,17 @@ def test_redelivery_and_reupload_leave_one_row_per_shot(stack: local.Endpoints, 
     got = rows("replay")
     assert [(r["shot_index"], r["video_version"]) for r in got] == [(0, "u2")]
     client.close()
+
+
+def test_every_alert_and_panel_metric_is_exported_by_the_running_services(
+        indexed: dict, services: local.StackSettings) -> None:
+    import urllib.request
+
+    from deploy.checks import check_exported, scraped_names
+
+    names: set[str] = set()
+    for svc in local.SERVICES:
+        with urllib.request.urlopen(f"http://127.0.0.1:{services.metrics_port(svc)}/metrics", timeout=5) as r:
+            names |= scraped_names(r.read().decode())
+    assert "shotline_messages_consumed_total" in names
+    assert check_exported(names) == []

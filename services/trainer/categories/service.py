@@ -24,6 +24,7 @@ from services.trainer.categories.inputs import META_DIM, VideoText, meta_feature
 from services.trainer.categories.text_model import SupervisedText, TextModel, ZeroShotText
 from services.trainer.categories.visual_model import OrtVisualModel
 from shotline.errors import BadInput
+from shotline.models import l2_normalize
 from shotline.taxonomy import Taxonomy, load_taxonomy
 
 ARTEFACT_FORMAT = 1
@@ -82,6 +83,10 @@ class CategoryModels:
     thresholds: dict[str, merge.Thresholds]  # "text", "visual", "meta"
     meta: merge.MetaClassifier | None
     policy: Policy = "union"
+    # Visual zero-shot: the video's mean joint-space shot vector against the category prompts
+    # (same embeddings as the text zero-shot, own calibration). Day-one visual signal; averaged
+    # with the trained visual model once one exists.
+    visual_zero_shot: ZeroShotText | None = None
     info: dict = field(default_factory=dict)  # training report (pseudo-label stats, data)
 
 
@@ -93,11 +98,13 @@ class CategoryService:
         self.text_model = TextModel(models.zero_shot, models.supervised)
         self.visual = OrtVisualModel(models.visual_onnx) if models.visual_onnx else None
         self.visual_cols = np.array([self.tax[c].visual for c in self.tax.ids], bool)
+        self._vis_idx = np.flatnonzero(self.visual_cols)
         self.version = _version(models)
         self.model_versions = {
             "categories": self.version, "text_encoder": text_model_id,
             "text": "zero_shot+supervised" if models.supervised else "zero_shot",
-            "visual": f"{models.visual_kind}:{models.head}" if self.visual else "none",
+            "visual": "+".join(([f"{models.visual_kind}:{models.head}"] if self.visual else [])
+                               + (["zero_shot:joint"] if models.visual_zero_shot else [])) or "none",
             "policy": models.policy,
         }
         self._t = {k: v.as_array(self.tax.ids) for k, v in models.thresholds.items()}
@@ -130,10 +137,36 @@ class CategoryService:
         if keep:
             meta = np.stack([meta_features(requests[i].text.language, requests[i].duration_ms, requests[i].catalog_id)
                              for i in keep])
-            visual_p[np.ix_(keep, np.flatnonzero(self.visual_cols))] = self.visual.predict(vids, meta)
+            visual_p[np.ix_(keep, self._vis_idx)] = self.visual.predict(vids, meta)
         has_shots = np.zeros(n, bool)
         has_shots[keep] = True
+        zs_rows, zs_p = self.visual_zero_shot_scores(requests)
+        if len(zs_rows):
+            both = has_shots[zs_rows]
+            rows_both, rows_zs = zs_rows[both], zs_rows[~both]
+            visual_p[np.ix_(rows_both, self._vis_idx)] = 0.5 * (visual_p[np.ix_(rows_both, self._vis_idx)] + zs_p[both])
+            visual_p[np.ix_(rows_zs, self._vis_idx)] = zs_p[~both]
+            has_shots[zs_rows] = True
         return Scores(text_p, visual_p, np.array([t.has_text for t in texts], bool), has_shots)
+
+    def visual_zero_shot_scores(self, requests: Sequence[Request]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows with joint shot vectors, [rows, n visual categories] calibrated probabilities)."""
+        vzs = self.m.visual_zero_shot
+        if vzs is None:
+            return np.zeros(0, int), np.zeros((0, len(self._vis_idx)), np.float32)
+        rows, pooled = [], []
+        for i, r in enumerate(requests):
+            v = r.shot_vectors.get("joint")
+            if v is None or len(v) == 0:
+                continue
+            v = np.asarray(v, np.float32)
+            if v.ndim != 2 or v.shape[1] != vzs.E.shape[1] or not np.isfinite(v).all():
+                raise BadInput("bad_shot_vectors", f"{r.video_id}: joint vectors must be finite [n, {vzs.E.shape[1]}]")
+            rows.append(i)
+            pooled.append(l2_normalize(v.mean(axis=0)))
+        if not rows:
+            return np.zeros(0, int), np.zeros((0, len(self._vis_idx)), np.float32)
+        return np.array(rows), vzs.proba_from_cos(np.stack(pooled) @ vzs.E.T)
 
     def select(self, s: Scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(selected [N,L] bool, score [N,L], threshold [N,L]) under the service's policy."""
@@ -214,6 +247,8 @@ def _manifest(m: CategoryModels) -> dict:
         "zero_shot_calibration": {"coef": list(m.zero_shot.coef), "intercept": m.zero_shot.intercept},
         "thresholds": {k: v.to_json() for k, v in m.thresholds.items()},
         "meta": None if m.meta is None else {"coef": m.meta.coef, "intercept": m.meta.intercept},
+        "visual_zero_shot_calibration": None if m.visual_zero_shot is None else {
+            "coef": list(m.visual_zero_shot.coef), "intercept": m.visual_zero_shot.intercept},
     }
 
 
@@ -247,6 +282,9 @@ def load_models(directory: str | Path, taxonomy: Taxonomy | None = None) -> Cate
     supervised = pickle.loads(sup_path.read_bytes()) if sup_path.is_file() else None
     onnx_path = d / "visual.onnx"
     meta = doc.get("meta")
+    vcal = doc.get("visual_zero_shot_calibration")
+    E = np.load(d / "category_embeddings.npy")
+    visual_ids = np.array([c.visual for c in tax.categories], bool)
     return CategoryModels(
         taxonomy=tax, zero_shot=ZeroShotText(np.load(d / "category_embeddings.npy"), (cal["coef"], cal["intercept"])),
         supervised=supervised, visual_onnx=onnx_path.read_bytes() if onnx_path.is_file() else None,
@@ -254,6 +292,7 @@ def load_models(directory: str | Path, taxonomy: Taxonomy | None = None) -> Cate
         thresholds={k: merge.Thresholds.from_json(v) for k, v in doc["thresholds"].items()},
         meta=merge.MetaClassifier(meta["coef"], meta["intercept"]) if meta else None,
         policy=doc["policy"], info=doc.get("info", {}),
+        visual_zero_shot=ZeroShotText(E[visual_ids], (vcal["coef"], vcal["intercept"])) if vcal else None,
     )
 
 
