@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from shotline.errors import BadInput
+from shotline.errors import BadInput, TransientError
 from shotline.registry import P as REDIS_PREFIX  # the registry's key prefix
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -52,22 +52,24 @@ async def _grpc_call(args: argparse.Namespace) -> tuple[Call, Callable[[], Await
     from shotline.v1 import query_pb2, query_pb2_grpc
 
     _check_loopback(args.address.rsplit(":", 1)[0].strip("[]"))
+    inputs = _lines(args.prompts, "prompts") if args.target == "search" else _lines(args.video_ids, "video ids")
     # One channel per 16 clients: a single HTTP/2 connection serialises frames in one I/O thread.
     channels = [grpc.aio.insecure_channel(args.address) for _ in range(max(1, args.concurrency // 16))]
-    for ch in channels:
-        await asyncio.wait_for(ch.channel_ready(), 30)
+    try:
+        for ch in channels:
+            await asyncio.wait_for(ch.channel_ready(), 30)
+    except TimeoutError:
+        raise TransientError(f"QueryService at {args.address} did not answer within 30 s") from None
     stubs = [query_pb2_grpc.QueryServiceStub(ch) for ch in channels]
     timeout = args.timeout
     if args.target == "search":
-        reqs = [query_pb2.SearchTextRequest(query=p, top_k=args.top_k) for p in _lines(args.prompts, "prompts")]
+        reqs = [query_pb2.SearchTextRequest(query=p, top_k=args.top_k) for p in inputs]
 
         async def call(i: int) -> object:
             return await stubs[i % len(stubs)].SearchText(reqs[random.randrange(len(reqs))], timeout=timeout)
     else:
-        ids = _lines(args.video_ids, "video ids")
-
         async def call(i: int) -> object:
-            req = query_pb2.GetVideoCategoriesRequest(video_id=random.choice(ids))
+            req = query_pb2.GetVideoCategoriesRequest(video_id=random.choice(inputs))
             return await stubs[i % len(stubs)].GetVideoCategories(req, timeout=timeout)
 
     async def close() -> None:
@@ -160,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     except BadInput as e:
         print(json.dumps({"error": e.reason, "message": str(e)}))
         sys.exit(2)
+    except TransientError as e:
+        print(json.dumps({"error": "unavailable", "message": str(e)}))
+        sys.exit(3)
     print(json.dumps(result))
 
 

@@ -141,6 +141,8 @@ class Worker:
             heartbeat_interval_ms=3_000,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
+            # A topic created after we subscribed is picked up within seconds, not 5 minutes.
+            metadata_max_age_ms=10_000,
         )
         self.health.live_check = self._alive
         self.health.ready = True

@@ -27,6 +27,9 @@ def _create(stack: local.Endpoints, *names: str, partitions: int = 4) -> None:
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
     admin.create_topics([NewTopic(n, partitions, 1) for n in names])
     admin.close()
+    c = KafkaConsumer(bootstrap_servers=stack.kafka)  # wait until the broker's metadata has them
+    wait_for(lambda: set(names) <= c.topics(), 30, what="topic metadata")
+    c.close()
 
 
 def _send(stack: local.Endpoints, topic: str, values: list[bytes], key: bytes | None = None) -> None:

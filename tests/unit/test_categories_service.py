@@ -109,3 +109,27 @@ def test_save_load_round_trip_and_meta_policy(fitted, encode, tmp_path: Path) ->
     assert meta.version != svc.version and meta.classify_batch(reqs)[0].model_versions["policy"] == "meta"
     with pytest.raises(BadInput):
         CategoryService.load(tmp_path / "nowhere", encode)
+
+
+def test_day_one_zero_shot_on_a_real_photo(encode) -> None:
+    """No labels, no trained model: the joint-space visual zero-shot still reads real pixels."""
+    from skimage import data
+
+    from services.trainer.categories.train import day_one
+
+    bundle = load_bundle(default_bundle_path())
+    shots = bundle.encode_images([data.chelsea(), data.coffee()])
+    svc = day_one(load_taxonomy(), encode, threshold=0.5)
+    assert svc.model_versions["visual"] == "zero_shot:joint"
+    rows, p = svc.visual_zero_shot_scores([svc_req(shots, 0), svc_req(shots, 1)])
+    vis_ids = [c for c in svc.tax.ids if svc.tax[c].visual]
+    top = [[vis_ids[j] for j in np.argsort(-row)[:5]] for row in p]
+    assert "pets.cats" in top[0] and "food-drink.coffee-tea" in top[1]
+    result = svc.classify("cat-photo", {h: v[:1] for h, v in shots.items()}, VideoText("Mon chat", language="fr"))
+    assert result.taxonomy_version == svc.tax.version  # runs end to end without any training
+
+
+def svc_req(shots: dict[str, np.ndarray], i: int):
+    from services.trainer.categories.service import Request
+
+    return Request(f"photo-{i}", {h: v[i : i + 1] for h, v in shots.items()})

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -89,8 +89,12 @@ def plan(settings: Settings, index: ShotIndex, r: redis.Redis, version: str, hea
 class BackfillHandler:
     """Classifies a poll's worth of videos in one batch (one ORT call, one text-encoder call)."""
 
-    def __init__(self, settings: Settings, service: CategoryService, index: ShotIndex, r: redis.Redis):
+    def __init__(self, settings: Settings, service: CategoryService, index: ShotIndex, r: redis.Redis,
+                 text_lookup: Callable[[str], VideoText] | None = None):
+        """``text_lookup``: video id → its title/description/language (the shot index holds no
+        text; plug in the metadata store). Without it the backfill classifies from pixels only."""
         self.settings, self.svc, self.index, self.r = settings, service, index, r
+        self.text_lookup = text_lookup or (lambda _vid: VideoText())
         self.prefix = settings.topic_prefix
 
     def _parse(self, record: ConsumerRecord) -> str:
@@ -102,14 +106,14 @@ class BackfillHandler:
 
     def _request(self, vid: str) -> Request:
         shots = self.index.video_shots(vid)
-        full = self.index.get([s.pk for s in shots], heads=[self.svc.m.head]) if shots else []
+        heads = sorted({self.svc.m.head, "joint"} & set(self.index.dims))  # joint feeds the visual zero-shot
+        full = self.index.get([s.pk for s in shots], heads=heads) if shots else []
         full.sort(key=lambda s: s.shot_index)
-        dim = self.index.dims[self.svc.m.head]
-        vecs = np.stack([s.vectors[self.svc.m.head] for s in full]).astype(np.float32) if full else np.zeros((0, dim), np.float32)
+        vectors = {h: np.stack([s.vectors[h] for s in full]).astype(np.float32) if full
+                   else np.zeros((0, self.index.dims[h]), np.float32) for h in heads}
         duration = max((s.end_ms for s in full), default=0)
         catalog = full[0].catalog_id if full else ""
-        # Titles/descriptions are not in the shot index; the lead's metadata store can fill this in.
-        return Request(vid, {self.svc.m.head: vecs}, VideoText(), duration, catalog)
+        return Request(vid, vectors, self.text_lookup(vid), duration, catalog)
 
     def handle(self, record: ConsumerRecord) -> list[Output]:
         return self.handle_batch([record])

@@ -67,6 +67,7 @@ def main(
     save: Path | None = typer.Option(None, help="save the best model's artefact directory here"),
     json_out: Path | None = typer.Option(None, help="write the full report as JSON"),
     taxonomy_path: Path | None = typer.Option(None, "--taxonomy"),
+    visual_zero_shot: bool = typer.Option(True, help="average the visual model with the joint-space visual zero-shot"),
 ) -> None:
     tax = load_taxonomy(taxonomy_path)
     model = load_bundle(default_bundle_path())
@@ -84,12 +85,12 @@ def main(
     for kind in [k.strip() for k in kinds.split(",") if k.strip()]:
         t0 = time.perf_counter()
         svc, info = fit(tax, enc, train, val, human, kind=kind, pos_threshold=pos_threshold,
-                        cfg=vm.TrainConfig(epochs=epochs))
+                        cfg=vm.TrainConfig(epochs=epochs), visual_zero_shot=visual_zero_shot)
         secs = time.perf_counter() - t0
         rows = policy_metrics(svc, test)
         ps = info["pseudo_labels"]
         th = {k: v for k, v in svc.m.thresholds.items()}
-        print(f"\n== visual model: {kind} (fit {secs:.0f}s; ORT vs torch max |Δ| = {torch_vs_ort(svc, test[:64]):.2e})")
+        print(f"\n== visual model: {kind}{' + visual zero-shot' if visual_zero_shot else ''} (fit {secs:.0f}s; ORT vs torch max |Δ| = {torch_vs_ort(svc, test[:64]):.2e})")
         print(f"  pseudo-labels: text prob ≥ {ps['pos_threshold']}; {ps['positives']} visual training positives, "
               f"{ps['human_positives']} human-verified ({ps['human_share_of_positives']:.1%}); "
               f"pseudo-positive precision vs synthetic truth {ps['precision_vs_truth']:.2f}; "

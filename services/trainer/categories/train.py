@@ -20,6 +20,7 @@ from services.trainer.categories.inputs import META_DIM, meta_features
 from services.trainer.categories.service import CategoryModels, CategoryService, EncodeText, Policy, Request
 from services.trainer.categories.text_model import SupervisedText, TextModel, ZeroShotText
 from shotline.errors import BadInput
+from shotline.models import l2_normalize
 from shotline.taxonomy import Taxonomy
 
 
@@ -38,10 +39,21 @@ def label_matrix(examples: Sequence[Example], ids: list[str]) -> np.ndarray:
     return y
 
 
+def _visual_zero_shot(zs: ZeroShotText, val: Sequence[Example], y_val: np.ndarray, vis: np.ndarray) -> ZeroShotText | None:
+    """The visual zero-shot model, calibrated on validation videos that have joint-space shots."""
+    rows = [i for i, e in enumerate(val) if len(e.request.shot_vectors.get("joint", ()))]
+    if not rows:
+        return None
+    vzs = ZeroShotText(zs.E[vis])
+    pooled = l2_normalize(np.stack([val[i].request.shot_vectors["joint"].mean(axis=0) for i in rows]))
+    vzs.calibrate(pooled @ vzs.E.T, y_val[rows][:, vis])
+    return vzs
+
+
 def fit(taxonomy: Taxonomy, encode_text: EncodeText, train: Sequence[Example], val: Sequence[Example],
         human: set[str], *, head: str = "joint", kind: str = "nextvlad", policy: Policy = "union",
         pos_threshold: float = pseudo.POS_THRESHOLD, cfg: vm.TrainConfig | None = None,
-        zero_shot: ZeroShotText | None = None) -> tuple[CategoryService, dict]:
+        zero_shot: ZeroShotText | None = None, visual_zero_shot: bool = True) -> tuple[CategoryService, dict]:
     """``human``: ids of training videos whose labels a person set (the rest get pseudo-labels)."""
     if not train or not val:
         raise BadInput("no_training_data", "need training and validation videos")
@@ -71,7 +83,8 @@ def fit(taxonomy: Taxonomy, encode_text: EncodeText, train: Sequence[Example], v
     meta_tr = np.stack([meta_features(e.request.text.language, e.request.duration_ms, e.request.catalog_id) for e in train])
     vm.train(model, [train[i].request.shot_vectors[head] for i in usable], meta_tr[usable], y_vis[usable], w_vis[usable], cfg)
     models = CategoryModels(taxonomy, zs, supervised, vm.export_onnx(model), kind, head,
-                            thresholds={k: merge.Thresholds() for k in ("text", "visual", "meta")}, meta=None, policy=policy)
+                            thresholds={k: merge.Thresholds() for k in ("text", "visual", "meta")}, meta=None, policy=policy,
+                            visual_zero_shot=_visual_zero_shot(zs, val, y_val, vis) if visual_zero_shot else None)
     svc = CategoryService(models, encode_text)
     s = svc.scores([e.request for e in val])
     models.thresholds["text"] = merge.pick_thresholds(s.text, y_val, ids)
@@ -89,3 +102,18 @@ def fit(taxonomy: Taxonomy, encode_text: EncodeText, train: Sequence[Example], v
     svc = CategoryService(models, encode_text)  # re-created: thresholds and version changed
     svc.torch_model = model  # kept for the torch-vs-ORT check and the eager baseline of the bench
     return svc, models.info
+
+
+def day_one(taxonomy: Taxonomy, encode_text: EncodeText, threshold: float = 0.9) -> CategoryService:
+    """A service before any labels exist: text and visual zero-shot with default calibration
+    and one conservative threshold for every category (nothing validated it: precision is
+    unknown until a labelled validation set exists; then use ``fit``)."""
+    zs = ZeroShotText.build(taxonomy, encode_text)
+    vis = np.array([c.visual for c in taxonomy.categories], bool)
+    flat = merge.Thresholds({c: threshold for c in taxonomy.ids})
+    flat_vis = merge.Thresholds({c: threshold for c, v in zip(taxonomy.ids, vis) if v})
+    models = CategoryModels(taxonomy, zs, None, None, "none", "joint",
+                            thresholds={"text": flat, "visual": flat_vis, "meta": merge.Thresholds()},
+                            meta=None, policy="union", visual_zero_shot=ZeroShotText(zs.E[vis]),
+                            info={"day_one": True, "threshold": threshold})
+    return CategoryService(models, encode_text)

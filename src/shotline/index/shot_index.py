@@ -53,9 +53,10 @@ GRPC_OPTIONS = {"grpc.keepalive_time_ms": 120_000, "grpc.keepalive_permit_withou
 BATCH_ROWS = 2000  # larger insert batches collapse milvus-lite 2.5.1 to ~120 rows/s
 MAX_TOP_K = 16_384  # Milvus' limit on topk and on (offset + limit) of one query
 # milvus-lite 2.5.1 returns vector columns in time superlinear in the rows per request
-# (1,000 rows of 512-d: ~0.5 s; 5,000: >100 s), so bulk reads page in small requests;
-# measured at 200k x 512-d: 64 rows/page ~20k rows/s, 256 ~15k, 512 ~5k.
-VECTOR_PAGE_ROWS = 64
+# (1,000 rows of 512-d: ~0.5 s; 5,000: >100 s), while each request also scans the whole
+# collection. Full iteration at 200k x 512-d: 256 rows/page ~7k rows/s, 64 ~2.3k rows/s;
+# at 1M, 256 rows/page stays under 1.5k rows/s (see bench/index.py).
+VECTOR_PAGE_ROWS = 256
 SCALAR_PAGE_ROWS = 16_000
 
 _STR_LEN = {"video_id": 512, "catalog_id": 512, "keyframe_ref": 2048, "video_version": 256}
