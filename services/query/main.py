@@ -24,7 +24,7 @@ SERVICE = "query"
 class QuerySettings(Settings):
     service_name: str = SERVICE
     grpc_grace_seconds: float = Field(10.0, gt=0)  # < the pod's terminationGracePeriodSeconds
-    grpc_workers: int = Field(32, ge=1, le=512)
+    grpc_workers: int = Field(64, ge=1, le=512)
 
 
 def main() -> None:

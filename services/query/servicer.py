@@ -36,6 +36,7 @@ _FEED_BY_ENUM = {query_pb2.FEED_KIND_TOP_POSITIVE: "top_positive", query_pb2.FEE
                  query_pb2.FEED_KIND_BORDERLINE: "borderline", query_pb2.FEED_KIND_RANDOM: "random"}
 _VALUE_NAME = {events_pb2.LABEL_VALUE_POSITIVE: "positive", events_pb2.LABEL_VALUE_NEGATIVE: "negative"}
 MAX_LABELS_PER_CALL = 10_000
+TEXT_CACHE_SIZE = 4096
 
 
 def _remaining(context: grpc.ServicerContext, default: float = 10.0) -> float:
@@ -72,16 +73,31 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         self.similar_head = "visual" if "visual" in index.dims else "joint"
         self._models: dict[tuple[str, int], tuple[np.ndarray, float, str]] = {}
         self._lock = threading.Lock()
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # -- search ---------------------------------------------------------------------------
     def SearchText(self, request: query_pb2.SearchTextRequest, context: grpc.ServicerContext):  # noqa: N802
         query = check_query(request.query)
         top_k = check_top_k(request.top_k)
         filters = to_filter(request.filters)
-        vec = self.encoder.encode_text([query], timeout=_remaining(context))[0]
+        vec = self._text_vector(query, context)
         hits = self.index.search("joint", vec, top_k, filters,
                                  consistency_level=self.settings.search_consistency)[0]
         return _response(hits, request.group_by_video, self.model, "joint")
+
+    def _text_vector(self, query: str, context: grpc.ServicerContext) -> np.ndarray:
+        """Popular prompts repeat (ad tools, dashboards): an LRU spares the encoder round trip."""
+        with self._lock:
+            vec = self._text_cache.get(query)
+            if vec is not None:
+                self._text_cache.move_to_end(query)
+                return vec
+        vec = self.encoder.encode_text([query], timeout=_remaining(context))[0]
+        with self._lock:
+            self._text_cache[query] = vec
+            if len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
+        return vec
 
     def SearchSimilar(self, request: query_pb2.SearchSimilarRequest, context: grpc.ServicerContext):  # noqa: N802
         top_k = check_top_k(request.top_k)
@@ -122,8 +138,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     def GetVideoCategories(self, request: query_pb2.GetVideoCategoriesRequest, context: grpc.ServicerContext):  # noqa: N802
         if not request.video_id:
             raise BadInput("bad_request", "video_id is required")
-        doc = self.registry.video_categories(request.video_id)
-        classifiers = self.registry.video_classifiers(request.video_id)
+        doc, classifiers = self.registry.video_read_model(request.video_id)
         if doc is None and not classifiers:
             raise NotFound(f"video {request.video_id} has not been classified")
         doc = doc or {}

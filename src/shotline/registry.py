@@ -92,6 +92,14 @@ class Registry:
         raw = self._call(self.r.get, _k("video", video_id, "categories"))
         return json.loads(raw) if raw else None
 
+    def video_read_model(self, video_id: str) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+        """Categories and classifier scores of a video in one round trip (the ad-serving hot path)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.get(_k("video", video_id, "categories"))
+        pipe.hgetall(_k("video", video_id, "classifiers"))
+        doc, classifiers = self._call(pipe.execute)
+        return (json.loads(doc) if doc else None), {k.decode(): json.loads(v) for k, v in classifiers.items()}
+
     # -- writes (trainer) -------------------------------------------------------------------
     def add_annotations(self, label: str, items: list[Annotation], description: str = "") -> int:
         """Latest label per shot wins (by event time); returns how many changed."""

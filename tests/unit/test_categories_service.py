@@ -34,7 +34,7 @@ def fitted(encode):
     train = datasets.synthetic_benchmark(tax, encode, 400, seed=1)
     val = datasets.synthetic_benchmark(tax, encode, 300, seed=2)
     human = {e.request.video_id for e in train[:40]}
-    svc, info = fit(tax, encode, train, val, human, kind="meanpool", cfg=vm.TrainConfig(epochs=5))
+    svc, info = fit(tax, encode, train, val, human, kind="meanpool", policy="union", cfg=vm.TrainConfig(epochs=5))
     test = datasets.synthetic_benchmark(tax, encode, 50, seed=3)
     return svc, info, test
 

@@ -51,7 +51,7 @@ def _visual_zero_shot(zs: ZeroShotText, val: Sequence[Example], y_val: np.ndarra
 
 
 def fit(taxonomy: Taxonomy, encode_text: EncodeText, train: Sequence[Example], val: Sequence[Example],
-        human: set[str], *, head: str = "joint", kind: str = "nextvlad", policy: Policy = "union",
+        human: set[str], *, head: str = "joint", kind: str = "nextvlad", policy: Policy = "meta",
         pos_threshold: float = pseudo.POS_THRESHOLD, cfg: vm.TrainConfig | None = None,
         zero_shot: ZeroShotText | None = None, visual_zero_shot: bool = True) -> tuple[CategoryService, dict]:
     """``human``: ids of training videos whose labels a person set (the rest get pseudo-labels)."""

@@ -51,6 +51,7 @@ IndexType = Literal["FLAT", "IVF_FLAT", "HNSW", "AUTOINDEX"]
 # "too_many_pings" and the reconnect can fail. Ping rarely, and only during calls.
 GRPC_OPTIONS = {"grpc.keepalive_time_ms": 120_000, "grpc.keepalive_permit_without_calls": False}
 BATCH_ROWS = 2000  # larger insert batches collapse milvus-lite 2.5.1 to ~120 rows/s
+BATCH_BYTES = 4 * 1024 * 1024  # so do requests over a few MB (2000 rows × 1664 floats ≈ 13 MB)
 MAX_TOP_K = 16_384  # Milvus' limit on topk and on (offset + limit) of one query
 # milvus-lite 2.5.1 returns vector columns in time superlinear in the rows per request
 # (1,000 rows of 512-d: ~0.5 s; 5,000: >100 s), while each request also scans the whole
@@ -252,8 +253,9 @@ class ShotIndex:
 
     @_milvus_errors
     def _write(self, entities: list[dict[str, Any]]) -> int:
-        for i in range(0, len(entities), BATCH_ROWS):
-            self.client.upsert(self.collection, entities[i:i + BATCH_ROWS], timeout=self.timeout)
+        step = max(1, min(BATCH_ROWS, BATCH_BYTES // (4 * sum(self.dims.values()))))
+        for i in range(0, len(entities), step):
+            self.client.upsert(self.collection, entities[i:i + step], timeout=self.timeout)
         return len(entities)
 
     @_milvus_errors
