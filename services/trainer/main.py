@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
+from services.trainer.categories.service import CategoryService
+from services.trainer.categories.train import day_one
 from services.trainer.handler import SERVICE, TrainerHandler
+from services.trainer.realtime_categories import RealtimeCategories
 from services.trainer.pipeline import ClassifierPipeline
 from shotline import logs, topics
 from shotline.blobstore import open_blob_store
@@ -14,6 +18,7 @@ from shotline.encoder_client import EncoderClient
 from shotline.registry import Registry
 from shotline.settings import Settings
 from shotline.stores import redis_client
+from shotline.taxonomy.loader import load_taxonomy
 from shotline.worker import run_service
 
 
@@ -22,6 +27,9 @@ class TrainerSettings(Settings):
     debounce_seconds: float = Field(2.0, ge=0, le=600)   # a burst of labels → one retrain
     drift_interval_seconds: float = Field(60.0, gt=0)
     video_aggregate: Literal["max", "mean"] = "max"
+    vector_snapshot: bool = True  # rescore from a local snapshot (milvus-lite streams vectors slowly)
+    category_model_dir: Path | None = None  # a trained category artefact; unset = zero-shot day-one model
+    taxonomy_path: Path | None = None       # unset = the bundled taxonomy
 
 
 def main() -> None:
@@ -32,7 +40,14 @@ def main() -> None:
     index.ensure_collection()
     registry = Registry(redis_client(s))
     pipeline = ClassifierPipeline(registry, index, open_blob_store(s.blob_dir), info.model.model_id,
-                                  encoder.encode_text, s.video_aggregate)
+                                  encoder.encode_text, s.video_aggregate,
+                                  snapshot_dir=(s.run_dir / "trainer" / "snapshots") if s.vector_snapshot else None)
+    taxonomy = load_taxonomy(s.taxonomy_path)
+    if s.category_model_dir is not None:
+        categories = CategoryService.load(s.category_model_dir, encoder.encode_text, taxonomy)
+    else:
+        categories = day_one(taxonomy, encoder.encode_text)
     handler = TrainerHandler(s, registry, pipeline, debounce_seconds=s.debounce_seconds,
-                             drift_interval=s.drift_interval_seconds)
+                             drift_interval=s.drift_interval_seconds,
+                             categories=RealtimeCategories(s, categories, index, registry))
     run_service(s, SERVICE, [topics.LABELS_SUBMITTED, topics.SHOTS_INDEXED, topics.MODELS_DEPLOYED], handler)

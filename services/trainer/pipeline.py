@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from prometheus_client import Gauge, Histogram
@@ -22,6 +23,7 @@ from services.trainer.learning.classifier import (
 )
 from services.trainer.learning.feeds import build_feeds
 from services.trainer.learning.scoring import per_video_aggregate, score_chunks
+from services.trainer.snapshot import VectorSnapshot
 from shotline import logs
 from shotline.blobstore import BlobStore
 from shotline.errors import BadInput
@@ -57,7 +59,7 @@ class Trained:
 
 class ClassifierPipeline:
     def __init__(self, registry: Registry, index: ShotIndex, blobs: BlobStore, embedding_model: str,
-                 encode_text, aggregate: str = "max"):  # type: ignore[no-untyped-def]
+                 encode_text, aggregate: str = "max", snapshot_dir: Path | None = None):  # type: ignore[no-untyped-def]
         self.registry = registry
         self.index = index
         self.blobs = blobs
@@ -65,6 +67,16 @@ class ClassifierPipeline:
         self.encode_text = encode_text
         self.aggregate = aggregate
         self._cache: dict[tuple[str, int], tuple[LinearModel, ModelVersion]] = {}
+        self._snapshots: dict[str, VectorSnapshot] = {}
+        self.snapshot_dir = snapshot_dir
+
+    def catalog(self, head: str):  # type: ignore[no-untyped-def]
+        """The catalog's vectors as chunks: from the local snapshot when configured."""
+        if self.snapshot_dir is None:
+            return self.index.iterate_vectors(head, batch_size=65_536)
+        snap = self._snapshots.setdefault(head, VectorSnapshot(self.index, head, self.snapshot_dir))
+        snap.refresh()
+        return snap.chunks()
 
     # -- training -------------------------------------------------------------------------
     def training_set(self, label: str, head: str) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
@@ -139,7 +151,7 @@ class ClassifierPipeline:
         video_ids: list[str] = []
 
         def chunks():  # type: ignore[no-untyped-def]
-            for pks, vids, vecs in self.index.iterate_vectors(meta.head, batch_size=65_536):
+            for pks, vids, vecs in self.catalog(meta.head):
                 video_ids.extend(vids)
                 yield pks, vecs
 

@@ -9,6 +9,7 @@ MODELS_DEPLOYED = "models.deployed"
 VIDEOS_CLASSIFIED = "videos.classified"
 CLASSIFIER_DRIFT = "classifiers.drift"
 ERRORS = "errors"
+CATEGORIES_BACKFILL = "categories.backfill"  # one request per video, planned by the backfill job
 
 ALL = [
     VIDEOS_UPLOADED,
@@ -20,10 +21,11 @@ ALL = [
     VIDEOS_CLASSIFIED,
     CLASSIFIER_DRIFT,
     ERRORS,
+    CATEGORIES_BACKFILL,
 ]
 
 # Topics a service consumes get a dead-letter twin `<topic>.dlq`.
-CONSUMED = [VIDEOS_UPLOADED, SHOTS_SEGMENTED, SHOTS_EMBEDDED, SHOTS_INDEXED, LABELS_SUBMITTED]
+CONSUMED = [VIDEOS_UPLOADED, SHOTS_SEGMENTED, SHOTS_EMBEDDED, SHOTS_INDEXED, LABELS_SUBMITTED, CATEGORIES_BACKFILL]
 
 
 def dlq(topic: str) -> str:

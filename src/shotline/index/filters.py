@@ -55,6 +55,8 @@ def expression(f: SearchFilter | None) -> str:
         parts.append(f"start_ms >= {_int('min_start_ms', f.min_start_ms)}")
     if f.max_end_ms is not None:
         parts.append(f"end_ms <= {_int('max_end_ms', f.max_end_ms)}")
+    if f.min_ingest_ms is not None:
+        parts.append(f"ingest_ms >= {_int('min_ingest_ms', f.min_ingest_ms)}")
     return " and ".join(f"({p})" for p in parts)
 
 

@@ -86,6 +86,7 @@ class SearchFilter:
     exclude_video_ids: list[str] | None = None
     min_start_ms: int | None = None  # shots starting at or after
     max_end_ms: int | None = None  # shots ending at or before
+    min_ingest_ms: int | None = None  # rows written at or after (incremental reads)
 
 
 @dataclass

@@ -98,7 +98,9 @@ def prepare(run_dir: Path, cache_dir: Path, port: int, controller_port: int, par
             f"-Dlog4j.configuration=file:{home / 'log4j.properties'}",
             f"-Dkafka.logs.dir={home / 'logs'}", "-cp", f"{libs}/*"]
     if not (data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # the storage tool would read a leading '-' as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         log.info("formatting Kafka storage", cluster_id=cluster_id)
         subprocess.run(base + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
                        check=True, stdout=subprocess.DEVNULL)
