@@ -7,7 +7,7 @@ ONLY ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup protos protos-check up down status demo test test-unit test-integration bench eval-al clean
+.PHONY: help setup protos up down status demo test test-unit bench eval-al eval-categories backfill metrics-inventory validate-deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -41,6 +41,18 @@ bench: setup ## run every benchmark, or one with ONLY=<name>; results in bench/r
 
 eval-al: setup ## the Video Annotator active-learning evaluation
 	$(PY) -m services.trainer.eval_al
+
+eval-categories: setup ## precision/recall/coverage of the category models (synthetic + small real set)
+	$(PY) -m services.trainer.categories.evaluate
+
+backfill: ## re-classify the whole catalog's categories (plan, then work; resumable)
+	$(PY) -m services.trainer.categories.backfill plan && $(PY) -m services.trainer.categories.backfill work
+
+metrics-inventory: ## regenerate deploy/metrics.md from the code
+	$(PY) -m scripts.metrics_inventory
+
+validate-deploy: ## render and validate every Kubernetes overlay
+	$(PY) -m deploy.validate
 
 clean: down ## remove the run directory (data and logs)
 	rm -rf .run
