@@ -128,6 +128,7 @@ class Worker:
             retries=5,
             max_request_size=16 * 1024 * 1024,
         )
+        self._wait_for_topics()
         self.consumer = KafkaConsumer(
             *self.topics,
             bootstrap_servers=s.kafka_bootstrap_servers,
@@ -148,6 +149,24 @@ class Worker:
         self.health.ready = True
         self.health.detail = f"consuming {','.join(self.topics)} as {self.group_id}"
         log.info("worker connected", topics=self.topics, group=self.group_id)
+
+    def _wait_for_topics(self, timeout: float = 300.0) -> None:
+        """Subscribe only once every topic exists: a consumer that joins its group before its
+        topics are created can sit without partitions (kafka-python), so wait, visibly."""
+        probe = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers, client_id=f"{self.service}-probe")
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                missing = set(self.topics) - probe.topics()
+                if not missing:
+                    return
+                if time.monotonic() > deadline or self._stop.is_set():
+                    raise TransientError(f"topics missing after {timeout:.0f}s: {sorted(missing)}")
+                self.health.detail = f"waiting for topics {sorted(missing)}"
+                log.info("waiting for topics", missing=sorted(missing))
+                self._stop.wait(2.0)
+        finally:
+            probe.close()
 
     def _alive(self) -> bool:
         # A batch may legitimately take minutes (a long video); beyond max_poll_interval the

@@ -146,7 +146,7 @@ def service_env(st: StackSettings, ep: Endpoints, service: str) -> dict[str, str
     }
 
 
-def write_config(st: StackSettings, with_services: bool) -> Path:
+def write_config(st: StackSettings) -> Path:
     run = st.run_dir.resolve()
     (run / "logs").mkdir(parents=True, exist_ok=True)
     ep = endpoints(st)
@@ -182,8 +182,9 @@ def write_config(st: StackSettings, with_services: bool) -> Path:
         parts.append(_program("redis", redis_stack.prepare(run, st.redis_port), run, priority=10))
     for svc in SERVICES:
         env = service_env(st_abs, ep, svc)
+        # Started by `up` once the topics exist, never by supervisord on its own.
         parts.append(_program(svc, [sys.executable, "-m", f"services.{svc}"], run, env=env,
-                              autostart=with_services, priority=50, stopwait=45))
+                              autostart=False, priority=50, stopwait=45))
     conf = run / "supervisord.conf"
     conf.write_text("\n".join(parts))
     return conf
@@ -210,7 +211,7 @@ def up(st: StackSettings | None = None, with_services: bool = True) -> Endpoints
     run = st.run_dir.resolve()
     ep = endpoints(st)
     if _supervisord_pid(run) is None:
-        conf = write_config(st, with_services)
+        conf = write_config(st)
         exe = shutil.which("supervisord", path=str(Path(sys.executable).parent)) or "supervisord"
         subprocess.run([exe, "-c", str(conf)], check=True)
         log.info("supervisord started", run_dir=str(run))
