@@ -72,6 +72,8 @@ class Settings(BaseSettings):
 
     # Shot index (Milvus). IVF_FLAT works on milvus-lite and servers; HNSW needs a server.
     index_type: str = "IVF_FLAT"
+    # INVERTED scalar indexes need Milvus >= 2.4 (and milvus-lite); set false for a 2.3 server.
+    milvus_scalar_indexes: bool = True
     index_params: dict[str, int | float | str] = {}
     search_params: dict[str, int | float | str] = {}
     # Strong: a shot is searchable as soon as its shots-indexed event is out. Bounded trades

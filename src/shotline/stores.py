@@ -20,5 +20,5 @@ def shot_index(settings: Settings, model_id: str, dims: dict[str, int]) -> ShotI
         settings.milvus_uri, collection_name(model_id), dims, index_type=settings.index_type,
         index_params=settings.index_params or None, search_params=settings.search_params or None,
         token=settings.milvus_token.get_secret_value() if settings.milvus_token else None,
-        model_id=model_id,
+        model_id=model_id, scalar_indexes=settings.milvus_scalar_indexes,
     )
