@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shotline import logs, topics
 from shotline.stack import kafka as kafka_stack
 from shotline.stack import redis as redis_stack
+from shotline.stack.milvus import MilvusLiteServer
 
 log = logs.get("shotline.stack")
 
@@ -78,20 +79,6 @@ def endpoints(st: StackSettings) -> Endpoints:
         milvus_external="MILVUS_URI" in env,
         redis_external="REDIS_URL" in env,
     )
-
-
-def milvus_program(data_dir: Path, port: int) -> tuple[list[str], dict[str, str], Path]:
-    """milvus-lite 2.5.1's C++ server binary, serving its .db file over TCP on loopback."""
-    import importlib.util
-
-    # Located without importing: milvus_lite's __init__ needs pkg_resources (old setuptools).
-    spec = importlib.util.find_spec("milvus_lite")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("milvus-lite==2.5.1 is not installed")
-    lib = Path(list(spec.submodule_search_locations)[0]) / "lib"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env = {"LD_LIBRARY_PATH": str(lib)}
-    return [str(lib / "milvus"), str(data_dir / "shotline.db"), f"127.0.0.1:{port}", "ERROR"], env, data_dir
 
 
 def _ini_value(v: str) -> str:
@@ -175,7 +162,8 @@ def write_config(st: StackSettings) -> Path:
                                    st.partitions, st.kafka_version)
         parts.append(_program("kafka", argv, run, priority=10, stopwait=60))
     if not ep.milvus_external:
-        argv, env, cwd = milvus_program(run / "milvus", st.milvus_port)
+        argv, env, cwd = MilvusLiteServer(run, st.milvus_port).argv()
+        cwd.mkdir(parents=True, exist_ok=True)
         # milvus-lite stops cleanly on SIGINT; SIGTERM can orphan its worker.
         parts.append(_program("milvus", argv, run, env=env, cwd=cwd, stopsignal="INT", priority=10))
     if not ep.redis_external:

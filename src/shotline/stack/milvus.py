@@ -72,7 +72,24 @@ def _ignores(pid: int, sig: signal.Signals) -> bool:
     return False
 
 
-class MilvusLiteServer:
+class PidFileServer:
+    """A server process we started, remembered by its pid file and its port."""
+
+    pid_file: Path
+    port: int
+
+    def _pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def is_running(self) -> bool:
+        pid = self._pid()
+        return (pid is not None and _pid_alive(pid)) or port_answers(self.port)
+
+
+class MilvusLiteServer(PidFileServer):
     """Start, health-check and stop the local milvus-lite server (pid file under ``run_dir``)."""
 
     def __init__(self, run_dir: Path, port: int, db_name: str = "shotline.db", log_level: str = "ERROR"):
@@ -96,16 +113,6 @@ class MilvusLiteServer:
         env = {"LD_LIBRARY_PATH": f"{lib}:{os.environ.get('LD_LIBRARY_PATH', '')}".rstrip(":")}
         argv = [str(lib / "milvus"), str(self.db_path), f"127.0.0.1:{self.port}", self.log_level]
         return argv, env, self.db_path.parent
-
-    def _pid(self) -> int | None:
-        try:
-            return int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    def is_running(self) -> bool:
-        pid = self._pid()
-        return (pid is not None and _pid_alive(pid)) or port_answers(self.port)
 
     def start(self) -> bool:
         """Start the server unless the port already answers. Returns True if it started one."""

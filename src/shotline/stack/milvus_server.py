@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from shotline.errors import TransientError
-from shotline.stack.milvus import _pid_alive, port_answers
+from shotline.stack.milvus import PidFileServer, _pid_alive, port_answers
 
 VERSION = "2.3.5"
 CACHE = Path(os.environ.get("SHOTLINE_CACHE_DIR", Path.home() / ".cache" / "shotline"))
@@ -124,7 +124,7 @@ def free_port_block(start: int = 20000, stop: int = 60000, step: int = 97) -> in
 # -- the server ------------------------------------------------------------------------------
 
 
-class MilvusServer23:
+class MilvusServer23(PidFileServer):
     """Start, health-check and stop one local Milvus 2.3.5 standalone server.
 
     State (etcd, segments, logs, pid file) lives under ``run_dir``; restarting on the same
@@ -175,16 +175,6 @@ class MilvusServer23:
         argv += ["--extra-config", f"log.level={self.log_level}", "--etcd-log-level", self.log_level]
         # Milvus maps ETCD_CONFIG_PATH to etcd.config.path (the embedded etcd's own config).
         return argv, {"ETCD_CONFIG_PATH": str(self._etcd_config())}
-
-    def _pid(self) -> int | None:
-        try:
-            return int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    def is_running(self) -> bool:
-        pid = self._pid()
-        return (pid is not None and _pid_alive(pid)) or port_answers(self.port)
 
     def start(self) -> bool:
         """Start the server unless it (or anything) already answers on the proxy port.
