@@ -55,11 +55,19 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie that is not our child still answers kill(0)
+    # A zombie that is not our child still answers kill(0). But a multi-threaded server whose
+    # main thread has returned also shows "Z" while its other threads still run and hold the
+    # listening socket: it is dead only once no thread is left but the zombie leader.
+    try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
+        if state != "Z":
+            return True
+        return any(
+            Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+            for tid in os.listdir(f"/proc/{pid}/task")
+        )
+    except (OSError, IndexError):  # gone while we read, or no /proc to tell by
+        return Path(f"/proc/{pid}").exists() or not Path("/proc/self").exists()
 
 
 def _ignores(pid: int, sig: signal.Signals) -> bool:
