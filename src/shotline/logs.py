@@ -10,8 +10,11 @@ import structlog
 
 def configure(level: str = "INFO", json: bool = False, service: str = "shotline") -> None:
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, level), format="%(message)s")
-    for noisy in ("kafka", "pymilvus", "urllib3", "grpc"):
+    for noisy in ("kafka", "urllib3", "grpc"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pymilvus logs every failed RPC with a full traceback (hundreds of lines per Milvus outage);
+    # each failure also reaches our code as an exception, which the worker logs once.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
