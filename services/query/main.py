@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -24,7 +25,9 @@ SERVICE = "query"
 class QuerySettings(Settings):
     service_name: str = SERVICE
     grpc_grace_seconds: float = Field(10.0, gt=0)  # < the pod's terminationGracePeriodSeconds
-    grpc_workers: int = Field(64, ge=1, le=512)
+    # Handler threads share one GIL: beyond ~2 per core they only contend (measured on 2 cores:
+    # 4 threads serve GetVideoCategories at 64 clients with 1.9x the QPS and 1/4 the p99 of 64).
+    grpc_workers: int = Field(default_factory=lambda: 2 * len(os.sched_getaffinity(0)), ge=1, le=512)
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ log = logs.get("shotline.stack")
 SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query")
 # Settings a user exports for `stack up` that the services must see too.
 PASSTHROUGH = ("SHOTLINE_MODEL_DIR", "SHOTLINE_MODEL_BUNDLE", "SHOTLINE_ORT_PROVIDERS", "SHOTLINE_API_TOKEN",
-               "SHOTLINE_LOG_LEVEL", "SHOTLINE_LOG_JSON", "SHOTLINE_INDEX_TYPE", "MILVUS_TOKEN")
+               "SHOTLINE_LOG_LEVEL", "SHOTLINE_LOG_JSON", "SHOTLINE_INDEX_TYPE", "SHOTLINE_GRPC_WORKERS", "MILVUS_TOKEN")
 
 
 class StackSettings(BaseSettings):
