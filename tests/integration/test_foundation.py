@@ -188,11 +188,9 @@ def test_sigterm_mid_batch_finishes_commits_and_loses_nothing(stack: local.Endpo
 def test_up_twice_is_harmless(stack: local.Endpoints, stack_settings: local.StackSettings) -> None:
     pid_file = stack_settings.run_dir / "supervisord.pid"
     before = pid_file.read_text()
-    t0 = time.monotonic()
     ep = local.up(stack_settings, with_services=False)
     assert ep == stack
-    assert pid_file.read_text() == before
-    assert time.monotonic() - t0 < 30
+    assert pid_file.read_text() == before  # the same supervisord: nothing was restarted
     assert "RUNNING" in local.status(stack_settings)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,13 +67,11 @@ def test_classify_returns_taxonomy_categories_with_versions(fitted) -> None:
     assert tp > fp  # far better than chance on held-out videos
 
 
-def test_single_video_is_fast_and_matches_batch(fitted) -> None:
+def test_single_video_matches_batch(fitted) -> None:
+    # Its speed is measured by `make bench ONLY=taxonomy`, not asserted here.
     svc, _, test = fitted
     r = test[0].request
-    svc.classify(r.video_id, r.shot_vectors, r.text, r.duration_ms)  # warm
-    t0 = time.perf_counter()
     one = svc.classify(r.video_id, r.shot_vectors, r.text, r.duration_ms, r.catalog_id)
-    assert time.perf_counter() - t0 < 0.25
     batch = svc.classify_batch([r, test[1].request])[0]
     assert [h.id for h in one.categories] == [h.id for h in batch.categories]
 
