@@ -117,7 +117,7 @@ def test_complete_videos_get_categories_in_real_time(stack: local.Endpoints, ind
             assert m.taxonomy_version and m.model_versions
             assert m.latency_seconds > 0, "the event says how long after the last indexed shot it came"
             latencies[m.meta.video_id] = round(m.latency_seconds, 2)
-    # The <= 5 s target is measured by `make bench ONLY=query`; here it is only reported.
+    # The <= 5 s target is measured by `make bench ONLY=realtime`; here it is only reported.
     print("\nseconds from last shot indexed to categories stored:", latencies)
     res = query.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id="cockatoo"))
     assert res.taxonomy_version and res.classified_at_ms > 0
