@@ -65,7 +65,8 @@ def run(uri: str, n: int, dim: int, build: dict[str, Any], efs: list[int]) -> li
 
     t0 = time.perf_counter()
     ix.client.flush(ix.collection, timeout=600)  # seal segments: only sealed ones get the index
-    _wait_indexed(ix, n, timeout=max(900.0, n / 400))  # 1M x 512 on 2 cores: 16 min at efConstruction 100, over 15 at 200
+    # 1M x 512 on 2 cores: 16 min at efConstruction 100, more than 15 at 200.
+    _wait_indexed(ix, n, timeout=max(900.0, n / 400))
     ix.client.release_collection(ix.collection, timeout=600)  # reload so every segment serves HNSW
     ix.client.load_collection(ix.collection, timeout=600)
     build_s = time.perf_counter() - t0
