@@ -37,6 +37,6 @@ def main() -> None:
         EncoderServicer(encoder, SourceConfig(allowed_roots=[str(p) for p in s.allowed_roots])), server.server)
     server.start()
     try:
-        run_service(s, SERVICE, [topics.SHOTS_SEGMENTED], EmbedHandler(s, encoder))
+        run_service(s, SERVICE, topics.SUBSCRIPTIONS[SERVICE], EmbedHandler(s, encoder))
     finally:
         server.stop(s.grpc_grace_seconds)

@@ -21,4 +21,4 @@ class IndexerSettings(Settings):
 
 def main() -> None:
     s = IndexerSettings()
-    run_service(s, SERVICE, [topics.SHOTS_EMBEDDED], IndexHandler(s, partial(shot_index, s), redis_client(s)))
+    run_service(s, SERVICE, topics.SUBSCRIPTIONS[SERVICE], IndexHandler(s, partial(shot_index, s), redis_client(s)))

@@ -32,4 +32,4 @@ def main() -> None:
     )
     sources = SourceConfig(allowed_roots=[str(p) for p in s.allowed_roots], max_download_bytes=s.max_download_bytes)
     handler = SegmentHandler(s, open_blob_store(s.blob_dir), config, sources, s.chunk_shots)
-    run_service(s, SERVICE, [topics.VIDEOS_UPLOADED], handler)
+    run_service(s, SERVICE, topics.SUBSCRIPTIONS[SERVICE], handler)

@@ -50,4 +50,4 @@ def main() -> None:
     handler = TrainerHandler(s, registry, pipeline, debounce_seconds=s.debounce_seconds,
                              drift_interval=s.drift_interval_seconds,
                              categories=RealtimeCategories(s, categories, index, registry))
-    run_service(s, SERVICE, [topics.LABELS_SUBMITTED, topics.SHOTS_INDEXED, topics.MODELS_DEPLOYED], handler)
+    run_service(s, SERVICE, topics.SUBSCRIPTIONS[SERVICE], handler)

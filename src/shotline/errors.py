@@ -25,3 +25,15 @@ class BadInput(ShotlineError):
 
 class TransientError(ShotlineError):
     """A fault expected to clear by itself (dependency unavailable, timeout)."""
+
+
+class RetryableInput(ShotlineError):
+    """This record failed for a reason of its own that may clear (its URL timed out, its server
+    answered 5xx, its host did not resolve). The worker moves it to ``<topic>.retry`` with a
+    delay and keeps the partition flowing; after the last attempt it goes to the DLQ with
+    reason ``retries_exhausted``. Infrastructure outages stay ``TransientError``."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message

@@ -24,9 +24,43 @@ ALL = [
     CATEGORIES_BACKFILL,
 ]
 
-# Topics a service consumes get a dead-letter twin `<topic>.dlq`.
-CONSUMED = [VIDEOS_UPLOADED, SHOTS_SEGMENTED, SHOTS_EMBEDDED, SHOTS_INDEXED, LABELS_SUBMITTED, CATEGORIES_BACKFILL]
+# What each consumer group subscribes to: the one source of truth. Service mains subscribe
+# through it; the local stack and the manifests derive the `.retry` / `.dlq` twins from it.
+SUBSCRIPTIONS: dict[str, list[str]] = {
+    "segmenter": [VIDEOS_UPLOADED],
+    "encoder": [SHOTS_SEGMENTED],
+    "indexer": [SHOTS_EMBEDDED],
+    "trainer": [LABELS_SUBMITTED, SHOTS_INDEXED, MODELS_DEPLOYED],
+    "categories-backfill": [CATEGORIES_BACKFILL],
+}
+
+# Every consumed topic has a retry twin `<topic>.retry` (per-record faults, delayed, read by
+# the same group) and a dead-letter twin `<topic>.dlq` (poison, or retries exhausted).
+CONSUMED = sorted({t for subs in SUBSCRIPTIONS.values() for t in subs})
+
+RETRY_SUFFIX = ".retry"
+DLQ_SUFFIX = ".dlq"
 
 
 def dlq(topic: str) -> str:
-    return f"{topic}.dlq"
+    return f"{source(topic)}{DLQ_SUFFIX}"
+
+
+def retry(topic: str) -> str:
+    return f"{source(topic)}{RETRY_SUFFIX}"
+
+
+def source(topic: str) -> str:
+    """The topic a retry or dead-letter twin belongs to (a plain topic is its own source)."""
+    for suffix in (RETRY_SUFFIX, DLQ_SUFFIX):
+        if topic.endswith(suffix):
+            return topic[: -len(suffix)]
+    return topic
+
+
+def all_topics(prefix: str) -> list[str]:
+    """Every topic the system needs under `prefix`, twins included."""
+    names = [f"{prefix}.{t}" for t in ALL]
+    for t in CONSUMED:
+        names += [retry(f"{prefix}.{t}"), dlq(f"{prefix}.{t}")]
+    return names

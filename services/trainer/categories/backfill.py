@@ -40,7 +40,7 @@ from shotline.models import load_bundle
 from shotline.settings import Settings
 from shotline.worker import Output, run_service
 
-TOPIC = "categories.backfill"
+TOPIC = topics.CATEGORIES_BACKFILL
 SERVICE = "categories-backfill"
 ENV_MODEL_DIR = "SHOTLINE_CATEGORY_MODEL_DIR"
 app = typer.Typer(add_completion=False)
@@ -163,7 +163,7 @@ def plan_cmd(catalog_id: str = typer.Option("", help="only this catalog (default
 def work_cmd() -> None:
     settings = Settings()
     svc, index, r = _load(settings)
-    run_service(settings, SERVICE, [TOPIC], BackfillHandler(settings, svc, index, r))
+    run_service(settings, SERVICE, topics.SUBSCRIPTIONS[SERVICE], BackfillHandler(settings, svc, index, r))
 
 
 @app.command("progress")

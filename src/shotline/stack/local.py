@@ -301,12 +301,12 @@ def wait_services(st: StackSettings, timeout: float) -> None:
 
 
 def ensure_topics(bootstrap: str, partitions: int, prefix: str = "shotline") -> list[str]:
-    """Create every topic and its dead-letter twin; existing topics are left as they are."""
+    """Create every topic and its retry and dead-letter twins; existing topics are left as they are."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    wanted = [f"{prefix}.{t}" for t in topics.ALL] + [topics.dlq(f"{prefix}.{t}") for t in topics.CONSUMED]
+    wanted = topics.all_topics(prefix)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="shotline-topics")
     try:
         existing = set(admin.list_topics())
