@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=_cache_default)
     blob_root: Path | None = None  # default: <run_dir>/blobs
 
+    # Blob store backend (uploads, keyframes). Unset: the local directory above.
+    # `s3://bucket/prefix`: an S3-compatible server at s3_endpoint_url (AWS when unset).
+    blob_url: str | None = Field(None, pattern=r"^(s3://[^/]+(/.*)?|file://.+|/.+)$")
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_timeout_seconds: float = Field(10.0, gt=0, le=300)
+
     # Observability.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9400, ge=0, le=65535)  # 0 = pick a free port
