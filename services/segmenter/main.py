@@ -21,6 +21,8 @@ class SegmenterSettings(Settings):
     max_pixels: int = Field(3840 * 2160, gt=0)
     max_file_bytes: int = Field(8 * 1024**3, gt=0)
     chunk_shots: int = Field(64, ge=1, le=1000)
+    download_timeout_seconds: float = Field(30.0, gt=0)  # connect / per read, http(s) sources
+    download_deadline_seconds: float = Field(1800.0, gt=0)  # a whole http(s) download
     batch_max_records: int = Field(1, ge=1)  # videos are big: one per poll keeps rebalances quick
 
 
@@ -30,6 +32,8 @@ def main() -> None:
         keyframes_per_shot=s.keyframes_per_shot, keyframes_per_second=s.keyframes_per_second,
         max_duration_s=s.max_duration_seconds, max_pixels=s.max_pixels, max_file_bytes=s.max_file_bytes,
     )
-    sources = SourceConfig(allowed_roots=[str(p) for p in s.allowed_roots], max_download_bytes=s.max_download_bytes)
-    handler = SegmentHandler(s, open_blob_store(s.blob_dir), config, sources, s.chunk_shots)
+    blobs = open_blob_store(s)  # uploads (blob://) are read and keyframes written here
+    sources = SourceConfig(allowed_roots=[str(p) for p in s.allowed_roots], max_download_bytes=s.max_download_bytes,
+                           timeout_s=s.download_timeout_seconds, deadline_s=s.download_deadline_seconds, blobs=blobs)
+    handler = SegmentHandler(s, blobs, config, sources, s.chunk_shots)
     run_service(s, SERVICE, topics.SUBSCRIPTIONS[SERVICE], handler)

@@ -93,3 +93,105 @@ def test_http_errors_and_size_cap(http_root: str) -> None:
     ):
         pass
     assert err.value.reason == "too_large"
+
+
+# ---- per-record transient faults: RetryableInput, never TransientError -------------------
+
+import socket  # noqa: E402
+import time  # noqa: E402
+
+from shotline.errors import RetryableInput, TransientError  # noqa: E402
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: connecting is refused
+    return port
+
+
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """Behaviour picked by path: /status/<code>, /drip (1 byte / 0.1 s), /hang, /cut."""
+
+    def log_message(self, *args) -> None:  # noqa: ANN002 - keep test output clean
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.startswith("/status/"):
+            code = int(self.path.rsplit("/", 1)[1])
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/drip":
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(100000):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass  # the client gave up, as it should
+        elif self.path == "/hang":
+            time.sleep(3)
+        elif self.path == "/cut":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"y" * 10)
+            self.wfile.flush()
+            self.close_connection = True
+
+
+@pytest.fixture()
+def scripted() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _fails_with(uri: str, config: SourceConfig | None = None) -> RetryableInput:
+    with pytest.raises(RetryableInput) as err, open_source(uri, config):
+        pass
+    assert not isinstance(err.value, TransientError)
+    return err.value
+
+
+def test_connection_refused_is_retryable_input() -> None:
+    assert _fails_with(f"http://127.0.0.1:{_free_port()}/a.mp4").reason == "fetch_unreachable"
+
+
+@pytest.mark.parametrize(("code", "reason"), [(500, "fetch_http_5xx"), (503, "fetch_http_5xx"),
+                                              (408, "fetch_timeout"), (429, "fetch_throttled")])
+def test_retryable_statuses(scripted: str, code: int, reason: str) -> None:
+    assert _fails_with(f"{scripted}/status/{code}").reason == reason
+
+
+def test_client_errors_stay_bad_input(scripted: str) -> None:
+    with pytest.raises(BadInput) as err, open_source(f"{scripted}/status/403"):
+        pass
+    assert err.value.reason == "http_error"
+
+
+def test_slow_drip_hits_the_total_deadline(scripted: str) -> None:
+    started = time.monotonic()
+    err = _fails_with(f"{scripted}/drip", SourceConfig(timeout_s=5, deadline_s=1.0))
+    elapsed = time.monotonic() - started
+    assert err.reason == "fetch_timeout"
+    assert elapsed < 4, f"a 1 s deadline took {elapsed:.1f} s"  # per-read timeout alone never fires
+
+
+def test_server_that_never_answers_times_out(scripted: str) -> None:
+    assert _fails_with(f"{scripted}/hang", SourceConfig(timeout_s=0.5)).reason == "fetch_timeout"
+
+
+def test_connection_cut_mid_body_is_retryable(scripted: str, tmp_path: Path) -> None:
+    err = _fails_with(f"{scripted}/cut", SourceConfig(temp_dir=str(tmp_path)))
+    assert err.reason == "fetch_interrupted"
+    assert list(tmp_path.iterdir()) == []  # the partial download is gone

@@ -1,31 +1,48 @@
 """Resolve a video URI to a local file path.
 
-``open_source(uri, allowed_roots=...)`` is a context manager yielding a local ``Path``; files
-it downloaded are deleted on exit. Schemes map to fetchers in ``FETCHERS`` so another backend
-(e.g. ``s3``) is one ``register_fetcher("s3", fetch_s3)`` away.
+``open_source(uri, config)`` is a context manager yielding a local ``Path``; files it downloaded
+are deleted on exit. Schemes map to fetchers in ``FETCHERS`` (``register_fetcher``):
+- bare paths and ``file://``: must lie under ``allowed_roots`` (symlinks resolved first);
+- ``blob://<key>``: an upload in the blob store (``config.blobs``): the file itself for the
+  local backend, a temporary download for S3;
+- ``http(s)://``: downloaded with a size cap and a total deadline.
+
+Failure classes, as the worker loop reads them:
+- ``BadInput``: this record can never work (path outside the roots, HTTP 404, too large, no
+  such blob) → dead-letter;
+- ``RetryableInput``: this record's own remote source is down for now (refused, DNS, timeout,
+  5xx, 408, 429, connection cut mid-body) → the retry topic, later;
+- ``TransientError``: shared infrastructure (the blob store) is unreachable → back off, stop.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import requests
+import urllib3.exceptions
 
-from shotline.errors import BadInput, TransientError
+from shotline.blobstore import BlobStore, parse_blob_uri
+from shotline.errors import BadInput, RetryableInput
 
 
 @dataclass(frozen=True)
 class SourceConfig:
     allowed_roots: Sequence[str | os.PathLike[str]] = ()
     max_download_bytes: int = 2 * 1024**3
-    timeout_s: float = 30.0
+    timeout_s: float = 30.0          # connect and per-read timeout
+    deadline_s: float = 1800.0       # whole download, so a slow-drip server cannot hold a worker
     chunk_bytes: int = 1 << 20
+    blobs: BlobStore | None = None   # resolves blob:// URIs
+    temp_dir: str | None = None      # where downloads go (default: the system temp dir)
 
 
 Fetcher = Callable[[str, SourceConfig], AbstractContextManager[Path]]
@@ -47,43 +64,105 @@ def _local(uri: str, config: SourceConfig) -> Iterator[Path]:
     if not config.allowed_roots:
         raise BadInput("uri_not_allowed", "no allowed roots configured for local files")
     resolved = Path(raw).resolve()  # follows symlinks: a link pointing outside is caught below
-    roots = [Path(r).resolve() for r in config.allowed_roots]
-    if not any(resolved.is_relative_to(root) for root in roots):
+    if not is_allowed(resolved, config.allowed_roots):
         raise BadInput("uri_not_allowed", f"{uri} is outside the allowed roots")
     yield resolved
 
 
+def is_allowed(path: str | os.PathLike[str], roots: Sequence[str | os.PathLike[str]]) -> bool:
+    """Whether a local path (symlinks resolved) lies under one of ``roots``."""
+    resolved = Path(path).resolve()
+    return any(resolved.is_relative_to(Path(r).resolve()) for r in roots)
+
+
 @contextmanager
-def _http(uri: str, config: SourceConfig) -> Iterator[Path]:
-    fd, name = tempfile.mkstemp(prefix="shotline-", suffix=Path(urlparse(uri).path).suffix[:8])
+def _temp_file(suffix: str, config: SourceConfig) -> Iterator[tuple[Any, Path]]:
+    fd, name = tempfile.mkstemp(prefix="shotline-", suffix=suffix[:8], dir=config.temp_dir)
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as out:
-            _download(uri, out, config)
+            yield out, path
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _blob(uri: str, config: SourceConfig) -> Iterator[Path]:
+    key = parse_blob_uri(uri)
+    if config.blobs is None:
+        raise BadInput("no_blob_store", f"{uri}: this service has no blob store configured")
+    local = config.blobs.local_path(key)  # raises BadInput("missing_blob") when it is not there
+    if local is not None:
+        yield local
+        return
+    with _temp_file(Path(key).suffix, config) as (out, path):
+        config.blobs.download_to(key, out)  # TransientError when the store is unreachable
+    try:
         yield path
     finally:
         path.unlink(missing_ok=True)
 
 
+@contextmanager
+def _http(uri: str, config: SourceConfig) -> Iterator[Path]:
+    with _temp_file(Path(urlparse(uri).path).suffix, config) as (out, path):
+        _download(uri, out, config)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _status_error(uri: str, status: int) -> Exception | None:
+    if status in (408, 504) or status == 522:
+        return RetryableInput("fetch_timeout", f"HTTP {status} fetching {uri}")
+    if status == 429:
+        return RetryableInput("fetch_throttled", f"HTTP 429 fetching {uri}")
+    if status >= 500:
+        return RetryableInput("fetch_http_5xx", f"HTTP {status} fetching {uri}")
+    if status >= 400:
+        return BadInput("http_error", f"HTTP {status} fetching {uri}")
+    return None
+
+
 def _download(uri: str, out, config: SourceConfig) -> None:  # noqa: ANN001 - binary file
+    deadline = time.monotonic() + config.deadline_s
+
+    def check_deadline() -> None:
+        if time.monotonic() > deadline:
+            raise RetryableInput("fetch_timeout", f"{uri}: download took over {config.deadline_s:g} s")
+
     try:
         with requests.get(uri, stream=True, timeout=config.timeout_s) as resp:
-            if resp.status_code in (408, 429) or resp.status_code >= 500:
-                raise TransientError(f"HTTP {resp.status_code} fetching {uri}")
-            if resp.status_code >= 400:
-                raise BadInput("http_error", f"HTTP {resp.status_code} fetching {uri}")
+            err = _status_error(uri, resp.status_code)
+            if err is not None:
+                raise err
             declared = int(resp.headers.get("Content-Length") or 0)
             if declared > config.max_download_bytes:
                 raise BadInput("too_large", f"{declared} bytes > limit {config.max_download_bytes}")
             total = 0
-            for chunk in resp.iter_content(config.chunk_bytes):
+            # read1 returns what has arrived (up to chunk_bytes) instead of waiting for a full
+            # chunk, so the deadline is checked at least once per read timeout even on a drip.
+            while True:
+                check_deadline()
+                chunk = resp.raw.read1(config.chunk_bytes, decode_content=True)
+                if not chunk:
+                    break
                 total += len(chunk)
                 if total > config.max_download_bytes:  # servers may omit or lie about length
                     raise BadInput("too_large", f"download over {config.max_download_bytes} B")
                 out.write(chunk)
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise TransientError(f"fetching {uri}: {exc}") from exc
-    except requests.RequestException as exc:
+            check_deadline()
+            if declared and total < declared:
+                raise RetryableInput("fetch_interrupted", f"{uri}: got {total} of {declared} bytes")
+    except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
+        raise RetryableInput("fetch_timeout", f"fetching {uri}: {exc}") from exc
+    except (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError) as exc:
+        raise RetryableInput("fetch_interrupted", f"fetching {uri}: {exc}") from exc
+    except requests.ConnectionError as exc:  # refused, reset, DNS failure
+        raise RetryableInput("fetch_unreachable", f"fetching {uri}: {exc}") from exc
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise BadInput("bad_uri", f"cannot fetch {uri}: {exc}") from exc
 
 
@@ -91,10 +170,11 @@ register_fetcher("", _local)
 register_fetcher("file", _local)
 register_fetcher("http", _http)
 register_fetcher("https", _http)
+register_fetcher("blob", _blob)
 
 
 def open_source(uri: str, config: SourceConfig | None = None) -> AbstractContextManager[Path]:
-    """Context manager yielding a local path for ``uri`` (bare path, file://, http(s)://)."""
+    """Context manager yielding a local path for ``uri`` (bare path, file://, blob://, http(s)://)."""
     config = config or SourceConfig()
     scheme = urlparse(uri).scheme.lower()
     if len(scheme) == 1:  # a Windows drive letter, not a scheme
