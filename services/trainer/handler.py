@@ -27,7 +27,7 @@ from shotline.events import new_meta, parse, parse_shot_id
 from shotline.registry import Annotation, Registry
 from shotline.settings import Settings
 from shotline.v1 import events_pb2
-from shotline.worker import Output
+from shotline.worker import Output, TickResult
 
 SERVICE = "trainer"
 log = logs.get("trainer")
@@ -151,16 +151,27 @@ class TrainerHandler:
         return []
 
     # -- time-driven ----------------------------------------------------------------------
-    def tick(self) -> list[Output]:
+    def tick(self) -> TickResult:
+        """Due retrains and drift checks. State is marked clean only in `on_delivered`, after
+        the broker confirmed the outputs: a failed produce retrains again (at-least-once)."""
         out: list[Output] = []
+        done: list[tuple[str, float]] = []
         for label in self.registry.due(self.debounce):
             seen_at = self.registry.dirty_score(label) or time.time()
             out.extend(self.retrain(label))
-            self.registry.undirty(label, seen_at)
+            done.append((label, seen_at))
+        reported: list[tuple[str, int]] = []
         if time.monotonic() - self._last_drift >= self.drift_interval:
             self._last_drift = time.monotonic()
-            out.extend(self.check_drift())
-        return out
+            drift_out, reported = self.check_drift()
+            out.extend(drift_out)
+
+        def delivered() -> None:
+            for label, seen_at in done:
+                self.registry.undirty(label, seen_at)
+            self._drift_reported.update(reported)
+
+        return TickResult(out, delivered)
 
     def retrain(self, label: str) -> list[Output]:
         trained = self.pipeline.retrain(label)
@@ -172,8 +183,8 @@ class TrainerHandler:
                                       ap=v.ap if v.ap is not None else float("nan"), reason="auto")
         return [Output.event(self.settings.topic(topics.MODELS_DEPLOYED), label, ev)]
 
-    def check_drift(self) -> list[Output]:
-        out = []
+    def check_drift(self) -> tuple[list[Output], list[tuple[str, int]]]:
+        out, reported = [], []
         for label in self.registry.labels():
             version = self.registry.deployed(label)
             ref, cur = self.registry.reference(label), self.registry.recent(label)
@@ -182,9 +193,9 @@ class TrainerHandler:
             report = detect_drift(np.asarray(ref), np.asarray(cur))
             DRIFT_PSI.labels(label).set(report.psi)
             if report.drifted and (label, version) not in self._drift_reported:
-                self._drift_reported.add((label, version))
+                reported.append((label, version))
                 DRIFT_EVENTS.inc()
                 out.append(Output.event(self.settings.topic(topics.CLASSIFIER_DRIFT), label,
                                         events_pb2.ClassifierDrift(meta=new_meta("", SERVICE), label=label,
                                                                    version=version, psi=report.psi)))
-        return out
+        return out, reported

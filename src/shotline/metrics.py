@@ -42,3 +42,13 @@ CONSUMER_LAG = Gauge(
 LAST_BATCH = Gauge(
     "shotline_last_batch_timestamp_seconds", "Unix time the worker last finished a batch or idle poll", ["service"]
 )
+TASKS_IN_FLIGHT = Gauge(
+    "shotline_worker_tasks_in_flight", "Handler tasks running while the loop keeps polling", ["service"]
+)
+PAUSED_PARTITIONS = Gauge(
+    "shotline_worker_paused_partitions", "Partitions paused (work in flight, or a retry not yet due)", ["service"]
+)
+RECORD_RETRIES = Counter(
+    "shotline_record_retries_scheduled_total", "Records moved to a retry topic after a per-record fault",
+    ["service", "topic", "reason"],
+)

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     handler_error_retries: int = Field(1, ge=0, le=10)
     produce_timeout_seconds: float = Field(30.0, gt=0)
     lag_refresh_seconds: float = Field(10.0, gt=0)
+    # Handlers run on task threads while the loop keeps polling: a long video never gets the
+    # member evicted. Each slot holds one partition (or one batch); ticking handlers use 1.
+    worker_concurrency: int = Field(1, ge=1, le=64)
+    max_poll_interval_ms: int = Field(300_000, ge=1_000)
+    tick_interval_seconds: float = Field(1.0, gt=0)
+    # Per-record faults (a URL that times out): delays before attempts 2, 3, ...; then the DLQ.
+    record_retry_delays_seconds: Annotated[list[float], NoDecode] = [10.0, 60.0, 300.0]
+    shutdown_grace_seconds: float = Field(25.0, ge=0)  # below the pod's terminationGracePeriod
+    liveness_loop_seconds: float = Field(60.0, gt=0)   # the loop iterates every poll; stale = stuck
+    max_task_seconds: float = Field(8 * 3600.0, gt=0)  # one record may take hours, not forever
 
     # Local state.
     run_dir: Path = Path(".run")
@@ -103,6 +113,20 @@ class Settings(BaseSettings):
     def _split_roots(cls, v: object) -> object:
         if isinstance(v, str):
             return [Path(p).expanduser() for p in v.split(":") if p]
+        return v
+
+    @field_validator("record_retry_delays_seconds", mode="before")
+    @classmethod
+    def _split_delays(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [float(p) for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("record_retry_delays_seconds")
+    @classmethod
+    def _delays_positive(cls, v: list[float]) -> list[float]:
+        if any(d < 0 for d in v):
+            raise ValueError("record_retry_delays_seconds must be >= 0")
         return v
 
     @field_validator("ort_providers", mode="before")

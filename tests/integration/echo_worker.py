@@ -3,7 +3,8 @@
 Consumes `<prefix>.echo.in` (JSON {"id", "sleep", "crash"}), records every delivery in Redis
 (`<prefix>:deliveries` list), applies an idempotent effect (`SET NX <prefix>:effect:<id>`),
 and produces `<prefix>.echo.out`. `crash: true` SIGKILLs the process after processing and
-before the commit — once per id — to prove redelivery.
+before the commit — once per id — to prove redelivery. `retryable: N` fails with a per-record
+fault on the first N deliveries (-1: always), like a URL that times out.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import time
 import redis
 from kafka.consumer.fetcher import ConsumerRecord
 
-from shotline.errors import BadInput
+from shotline.errors import BadInput, RetryableInput
 from shotline.settings import Settings
-from shotline.worker import Output, Worker, run_service
+from shotline.worker import Output, run_service
 
 
 class EchoHandler:
@@ -33,6 +34,12 @@ class EchoHandler:
             item = str(body["id"])
         except (ValueError, KeyError, TypeError) as e:
             raise BadInput("malformed_event", f"not an echo event: {e}") from e
+        fails = int(body.get("retryable", 0))
+        if fails:
+            tried = self.r.incr(f"{self.p}:tries:{item}")
+            if fails < 0 or tried <= fails:
+                raise RetryableInput("fetch_unreachable", f"{item}: try {tried} failed")
+        self.r.rpush(f"{self.p}:started", item)
         time.sleep(float(body.get("sleep", 0)))
         self.r.rpush(f"{self.p}:deliveries", item)
         self.r.set(f"{self.p}:effect:{item}", os.getpid(), nx=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 from shotline.stack import local
@@ -72,7 +72,7 @@ def test_broker_is_apache_kafka_and_topics_have_partitions(stack: local.Endpoint
 
 def test_consumer_group_of_two_workers_splits_partitions(stack: local.Endpoints, prefix: str,
                                                          tmp_path: Path) -> None:
-    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq")
+    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq", f"{prefix}.echo.in.retry")
     env = _echo_env(stack, prefix)
     workers = [spawn(ECHO, env, tmp_path / f"w{i}.log") for i in range(2)]
     try:
@@ -111,7 +111,7 @@ def _assigned(member: dict) -> bool:
 
 def test_sigkill_before_commit_redelivers_and_effect_stays_single(stack: local.Endpoints, prefix: str,
                                                                   tmp_path: Path) -> None:
-    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq",
+    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq", f"{prefix}.echo.in.retry",
             partitions=1)
     env = _echo_env(stack, prefix)
     _send(stack, f"{prefix}.echo.in", [json.dumps({"id": "a", "crash": True}).encode()])
@@ -134,7 +134,7 @@ def test_sigkill_before_commit_redelivers_and_effect_stays_single(stack: local.E
 
 def test_malformed_message_goes_to_dlq_and_partition_keeps_flowing(stack: local.Endpoints, prefix: str,
                                                                    tmp_path: Path) -> None:
-    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq",
+    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq", f"{prefix}.echo.in.retry",
             partitions=1)
     env = _echo_env(stack, prefix)
     _send(stack, f"{prefix}.echo.in",
@@ -145,7 +145,7 @@ def test_malformed_message_goes_to_dlq_and_partition_keeps_flowing(stack: local.
         r = redis.Redis.from_url(stack.redis)
         wait_for(lambda: r.llen(f"{prefix}:deliveries") == 2, 60, what="good records processed")
         assert r.lrange(f"{prefix}:deliveries", 0, -1) == [b"before", b"after"]
-        dlq = _drain(stack, f"{prefix}.echo.in.dlq", 1)
+        dlq = _drain(stack, f"{prefix}.echo.in.dlq", f"{prefix}.echo.in.retry", 1)
         assert len(dlq) == 1 and dlq[0].value == b"\x00garbage{" and dlq[0].key == b"k"
         headers = dict(dlq[0].headers)
         assert headers["dlq.topic"] == f"{prefix}.echo.in".encode()
@@ -161,7 +161,7 @@ def test_malformed_message_goes_to_dlq_and_partition_keeps_flowing(stack: local.
 
 def test_sigterm_mid_batch_finishes_commits_and_loses_nothing(stack: local.Endpoints, prefix: str,
                                                               tmp_path: Path) -> None:
-    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq",
+    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq", f"{prefix}.echo.in.retry",
             partitions=1)
     env = _echo_env(stack, prefix)
     _send(stack, f"{prefix}.echo.in", [json.dumps({"id": i, "sleep": 0.3}).encode() for i in range(8)], key=b"k")
@@ -183,6 +183,86 @@ def test_sigterm_mid_batch_finishes_commits_and_loses_nothing(stack: local.Endpo
     finally:
         w2.terminate()
         w2.wait(30)
+
+
+def test_per_record_fault_moves_aside_and_the_partition_keeps_flowing(stack: local.Endpoints, prefix: str,
+                                                                    tmp_path: Path) -> None:
+    """An upload whose URL never answers must not hold the records behind it: it goes to the
+    retry topic (delayed), then the DLQ; a flaky one succeeds on its second try."""
+    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq",
+            f"{prefix}.echo.in.retry", partitions=1)
+    env = _echo_env(stack, prefix, SHOTLINE_RECORD_RETRY_DELAYS_SECONDS="3,3")
+    _send(stack, f"{prefix}.echo.in", [json.dumps({"id": "dead", "retryable": -1}).encode(),
+                                       json.dumps({"id": "flaky", "retryable": 1}).encode(),
+                                       json.dumps({"id": "after"}).encode()], key=b"k")
+    w = spawn(ECHO, env, tmp_path / "w.log")
+    try:
+        r = redis.Redis.from_url(stack.redis)
+        wait_for(lambda: r.llen(f"{prefix}:deliveries") == 2, 60, what="flaky and after processed")
+        # "after" ran first (within a poll, not after the 3 s retry delay); "flaky" on try 2.
+        assert r.lrange(f"{prefix}:deliveries", 0, -1) == [b"after", b"flaky"]
+        assert r.get(f"{prefix}:tries:flaky") == b"2"
+        (dead,) = _drain(stack, f"{prefix}.echo.in.dlq", 1, timeout=60)
+        h = dict(dead.headers)
+        assert dead.key == b"k" and json.loads(dead.value)["id"] == "dead"
+        assert h["dlq.reason"] == b"retries_exhausted" and h["dlq.attempts"] == b"3"
+        assert h["dlq.topic"] == f"{prefix}.echo.in".encode() and h["dlq.offset"] == b"0"
+        assert b"fetch_unreachable" in h["dlq.error"]
+        assert r.get(f"{prefix}:tries:dead") == b"3"  # first try + two delayed retries
+        retried = _drain(stack, f"{prefix}.echo.in.retry", 3, timeout=10)
+        assert sorted(dict(x.headers)["retry.attempt"] for x in retried) == [b"2", b"2", b"3"]
+        assert w.poll() is None
+        wait_for(lambda: _committed_lag(stack, f"{prefix}-echo", [f"{prefix}.echo.in", f"{prefix}.echo.in.retry"]) == 0,
+                 10, what="everything committed")
+    finally:
+        w.terminate()
+        assert w.wait(30) == 0
+
+
+def test_work_longer_than_the_poll_interval_runs_once_while_other_partitions_flow(
+        stack: local.Endpoints, prefix: str, tmp_path: Path) -> None:
+    _create(stack, f"{prefix}.echo.in", f"{prefix}.echo.out", f"{prefix}.errors", f"{prefix}.echo.in.dlq",
+            f"{prefix}.echo.in.retry", partitions=2)
+    env = _echo_env(stack, prefix, SHOTLINE_MAX_POLL_INTERVAL_MS="3000", SHOTLINE_WORKER_CONCURRENCY="2")
+    w = spawn(ECHO, env, tmp_path / "w.log")
+    p = KafkaProducer(bootstrap_servers=stack.kafka, acks="all")
+    try:
+        r = redis.Redis.from_url(stack.redis)
+        p.send(f"{prefix}.echo.in", partition=0, key=b"a", value=json.dumps({"id": "long", "sleep": 12}).encode())
+        p.flush()
+        wait_for(lambda: r.lrange(f"{prefix}:started", 0, -1) == [b"long"], 60, what="long record started")
+        for i in range(3):
+            p.send(f"{prefix}.echo.in", partition=1, key=b"b", value=json.dumps({"id": f"p1-{i}"}).encode())
+        p.send(f"{prefix}.echo.in", partition=0, key=b"a", value=json.dumps({"id": "p0-after"}).encode())
+        p.flush()
+        wait_for(lambda: r.llen(f"{prefix}:deliveries") >= 3, 20, what="other partition flowing")
+        assert r.lrange(f"{prefix}:deliveries", 0, 2) == [b"p1-0", b"p1-1", b"p1-2"]  # long one still running
+        wait_for(lambda: r.llen(f"{prefix}:deliveries") == 5, 60, what="long record and the one behind it")
+        time.sleep(4)  # a member evicted mid-job would now get the record again
+        delivered = [d.decode() for d in r.lrange(f"{prefix}:deliveries", 0, -1)]
+        assert delivered.count("long") == 1 and delivered[-2:] == ["long", "p0-after"]
+        assert [o.key for o in _drain(stack, f"{prefix}.echo.out", 5)].count(b"long") == 1
+        wait_for(lambda: _committed_lag(stack, f"{prefix}-echo", [f"{prefix}.echo.in"]) == 0, 10,
+                 what="everything committed")
+        assert w.poll() is None
+    finally:
+        p.close()
+        w.terminate()
+        assert w.wait(30) == 0
+
+
+def _committed_lag(stack: local.Endpoints, group: str, names: list[str]) -> int:
+    """Records not yet committed by `group` across `names` (end offsets minus commits)."""
+    admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
+    c = KafkaConsumer(bootstrap_servers=stack.kafka)
+    try:
+        committed = admin.list_group_offsets(group)[group]
+        tps = [tp for n in names for tp in (TopicPartition(n, p) for p in c.partitions_for_topic(n))]
+        ends = c.end_offsets(tps)
+        return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in tps)
+    finally:
+        c.close()
+        admin.close()
 
 
 def test_up_twice_is_harmless(stack: local.Endpoints, stack_settings: local.StackSettings) -> None:

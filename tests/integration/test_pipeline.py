@@ -328,3 +328,35 @@ def test_every_alert_and_panel_metric_is_exported_by_the_running_services(
             names |= scraped_names(r.read().decode())
     assert "shotline_messages_consumed_total" in names
     assert check_exported(names) == []
+
+
+def test_every_topic_a_running_service_consumes_has_retry_and_dead_letter_twins(
+        stack: local.Endpoints, indexed: dict) -> None:
+    """Derived from the groups the running services really joined (not from the code's list):
+    each subscribed topic must exist with `.retry` and `.dlq` twins on the broker and in the
+    Kubernetes topic manifest."""
+    import yaml
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    manifest = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "infra" / "topics.yaml"
+    declared = {d["spec"]["topicName"] for d in yaml.safe_load_all(manifest.read_text()) if d}
+    admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
+    probe = KafkaConsumer(bootstrap_servers=stack.kafka)
+    try:
+        groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith("shotline-")]
+        subscribed: dict[str, set[str]] = {}
+        for group, desc in admin.describe_groups(groups).items():
+            for m in desc.get("members", []):
+                subscribed.setdefault(group, set()).update((m.get("member_metadata") or {}).get("topics") or [])
+        on_broker = probe.topics()
+    finally:
+        probe.close()
+        admin.close()
+    assert {"shotline-segmenter", "shotline-encoder", "shotline-indexer", "shotline-trainer"} <= set(subscribed)
+    assert "shotline.models.deployed" in subscribed["shotline-trainer"]
+    for group, subs in subscribed.items():
+        for t in (t for t in subs if not t.endswith((".retry", ".dlq"))):
+            for twin in (f"{t}.retry", f"{t}.dlq"):
+                assert twin in subs or twin.endswith(".dlq"), f"{group} does not read {twin}"
+                assert twin in on_broker, f"{twin} missing on the broker"
+                assert twin in declared, f"{twin} missing in {manifest.name}"

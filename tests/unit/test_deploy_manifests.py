@@ -58,9 +58,35 @@ def test_validation_rejects_unknown_fields_and_bad_values(kind: str, mutate) -> 
     assert validate.validate_object(obj) != []
 
 
+# What each service consumes, written out by hand (not read from shotline.topics): a topic
+# added to a service without its twins must fail here. The integration suite checks the same
+# against the groups the running services really join.
+CONSUMED_BY_HAND = {
+    "segmenter": ["videos.uploaded"],
+    "encoder": ["shots.segmented"],
+    "indexer": ["shots.embedded"],
+    "trainer": ["labels.submitted", "shots.indexed", "models.deployed"],
+    "categories-backfill": ["categories.backfill"],
+}
+
+
+def test_every_consumed_topic_has_retry_and_dead_letter_twins_in_the_manifests() -> None:
+    assert topics.SUBSCRIPTIONS == CONSUMED_BY_HAND
+    names = {o["spec"]["topicName"] for o in objects("dev", "KafkaTopic").values()}
+    for subs in CONSUMED_BY_HAND.values():
+        for t in subs:
+            assert {f"shotline.{t}", f"shotline.{t}.retry", f"shotline.{t}.dlq"} <= names, t
+
+
+def test_topic_manifest_is_generated_and_current() -> None:
+    from deploy import topics as topic_manifest
+
+    assert topic_manifest.OUT.read_text() == topic_manifest.render(), "run `python -m deploy.topics`"
+
+
 def test_kafka_topics_match_the_code() -> None:
     s = Settings()
-    want = {s.topic(t) for t in topics.ALL} | {s.topic(topics.dlq(t)) for t in topics.CONSUMED}
+    want = set(topics.all_topics(s.topic_prefix))
     for overlay in validate.OVERLAYS:
         found = {o["spec"]["topicName"] for o in objects(overlay, "KafkaTopic").values()}
         assert found == want, overlay
