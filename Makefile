@@ -7,7 +7,7 @@ ONLY ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup protos up down status demo test test-unit bench eval-al eval-categories backfill metrics-inventory validate-deploy clean
+.PHONY: help setup protos up down status demo test test-unit chaos bench eval-al eval-categories backfill metrics-inventory validate-deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test: setup ## set up everything and run the whole suite (unit + integration on 
 
 test-unit: ## unit tests only (no stack)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+chaos: setup ## fault-injection run on a stack of its own: 54 videos, every service killed, Kafka/Milvus/Redis restarted
+	CHAOS_FULL=1 $(PY) -m pytest tests/integration/test_chaos.py -s $(PYTEST_ARGS)
 
 bench: setup ## run every benchmark, or one with ONLY=<name>; results in bench/results/
 	$(PY) -m bench $(ONLY)
