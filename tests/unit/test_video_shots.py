@@ -9,7 +9,7 @@ import pytest
 
 from shotline.video import SegmenterConfig, segment_video, shots_to_json
 from shotline.video.evaluation import score_boundaries
-from tests.unit.video_fixtures import fixtures_dir, montage_truth  # noqa: F401 - fixtures
+from tests.unit.video_fixtures import edge_clips, fixtures_dir, montage_truth  # noqa: F401 - fixtures
 
 # First frames of new shots, from the datasets' documentation / visual inspection.
 HARD_CUT_TRUTH = {
@@ -84,3 +84,48 @@ def test_detection_is_the_same_without_fast_decode(fixtures_dir: Path) -> None:
     fast = segment_video(fixtures_dir / "bikes.mp4")
     exact = segment_video(fixtures_dir / "bikes.mp4", SegmenterConfig(fast_decode=False))
     assert _starts(fast) == _starts(exact)
+
+
+# (first frame, end frame) of every shot expected in each edge clip (see video_fixtures.edge_clips).
+EDGE_TRUTH = {
+    "one_frame": [(0, 1)],
+    "two_frames": [(0, 2)],
+    "two_frames_across_a_cut": [(0, 2)],
+    "tail_1_frame": [(0, 31)],  # the 1-frame tail joins the shot before
+    "tail_2_frames": [(0, 32)],
+    "tail_1_frame_long": [(0, 30), (30, 77)],
+    "cut_at_frame_1": [(0, 31)],  # the 1-frame head joins the shot after
+    "flash_cut": [(0, 30), (30, 33), (33, 63)],  # a real flash cut stays a (short) shot
+    "camera_flash": [(0, 80)],  # two bright frames inside one shot are no cut
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_TRUTH))
+def test_edge_clips_give_whole_shots_with_keyframes(edge_clips: dict, name: str) -> None:
+    result = segment_video(edge_clips[name])
+    got = [(s.start_frame, s.end_frame) for s in result.shots]
+    print(f"\n{name}: {got} keyframes {result.keyframe_frames}")
+    assert got == EDGE_TRUTH[name]
+    assert result.shots[-1].end_frame == result.frame_count and result.shots[0].start_ms == 0
+    minimum = SegmenterConfig().min_shot_length(result.fps)
+    for shot, frames, idx in zip(result.shots, result.keyframes, result.keyframe_frames, strict=True):
+        assert frames, f"shot {shot.index} has no keyframe"
+        assert all(shot.start_frame <= i < shot.end_frame for i in idx)
+        if len(result.shots) > 1 and name != "flash_cut":
+            assert shot.end_frame - shot.start_frame >= minimum
+
+
+def test_min_shot_length_follows_the_frame_rate() -> None:
+    cfg = SegmenterConfig()
+    assert [cfg.min_shot_length(f) for f in (24, 25, 30, 60, 0)] == [6, 6, 8, 15, 6]
+    assert SegmenterConfig(min_shot_frames=3).min_shot_length(60) == 3
+    with pytest.raises(ValueError):
+        SegmenterConfig(min_shot_frames=0)
+
+
+def test_short_tail_merges_even_with_a_sparse_keyframe_grid(edge_clips: dict) -> None:
+    # Candidates every 6 frames: the last frame (30) is off the grid, and the tail still merges.
+    cfg = SegmenterConfig(keyframe_candidates_per_second=4)
+    result = segment_video(edge_clips["tail_1_frame"], cfg)
+    assert [(s.start_frame, s.end_frame) for s in result.shots] == [(0, 31)]
+    assert all(result.keyframes) and result.merged_fragments == 1

@@ -19,7 +19,17 @@ class SegmenterConfig:
     cut_min_score: float = 0.10  # absolute floor of the cut score
     cut_ratio: float = 2.5  # cut score must exceed this x the mean of its neighbours
     cut_window: int = 2  # neighbours each side used for the adaptive cut threshold
-    min_shot_frames: int = 6  # a cut closer than this to the previous boundary is dropped
+    # Shortest shot: a boundary closer than this to the previous one is dropped, and a
+    # leading/trailing fragment shorter than this merges into its neighbour. ``min_shot_frames``
+    # (when set) wins over ``min_shot_ms`` (250 ms = 6 frames at 24/25 fps, 8 at 30, 15 at 60).
+    min_shot_frames: int | None = None
+    min_shot_ms: int = 250
+    # A flash cut (a brief shot of other content between two *different* shots) is kept even
+    # when shorter than the minimum: both its cuts must score at least this, and it must last
+    # at least ``flash_cut_min_frames``. A brief flash that returns to the same picture (a
+    # camera flash, a strobe) is no cut at all.
+    flash_cut_min_score: float = 0.2
+    flash_cut_min_frames: int = 2
     dissolve_step: int = 3  # k: frame t is tested as the blend of frames t-k and t+k
     dissolve_min_change: float = 0.05  # mean |Y[t-k] - Y[t+k]| needed (0..1)
     dissolve_max_residual: float = 0.3  # blend residual / change must stay below this
@@ -39,7 +49,17 @@ class SegmenterConfig:
     # leaves does not move the detector's scores or the keyframe embeddings measurably.
     fast_decode: bool = True
 
+    def min_shot_length(self, fps: float) -> int:
+        """The shortest shot in frames for a stream of ``fps`` frames per second."""
+        if self.min_shot_frames is not None:
+            return max(1, self.min_shot_frames)
+        return max(2, round((fps if fps > 0 else 25.0) * self.min_shot_ms / 1000))
+
     def __post_init__(self) -> None:
+        if self.min_shot_frames is not None and self.min_shot_frames < 1:
+            raise ValueError("min_shot_frames must be >= 1")
+        if self.min_shot_ms < 0 or self.flash_cut_min_frames < 1:
+            raise ValueError("min_shot_ms must be >= 0 and flash_cut_min_frames >= 1")
         if self.keyframes_per_shot < 1 or self.max_keyframes_per_shot < 1:
             raise ValueError("keyframes_per_shot and max_keyframes_per_shot must be >= 1")
         if self.keyframes_per_second is not None and self.keyframes_per_second <= 0:

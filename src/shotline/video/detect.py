@@ -10,6 +10,12 @@ before and k after it (a linear blend), while those two differ a lot. A run of s
 a dissolve; a run that passes through near-black frames is a fade. Fade-out + black + fade-in
 runs are merged into one transition.
 
+Shortest shot: a cut closer than ``min_shot_length`` to the previous cut is normally dropped.
+Two exceptions look at the picture on both sides of the short stretch: if it comes back to
+what it was before (a camera flash, a strobe), the stretch was no shot at all and the first
+cut is withdrawn too; if it goes on to different content and both cuts are strong, the
+stretch is a real flash cut and is kept as a short shot.
+
 Decisions lag the input by a bounded number of frames; ``push`` returns boundaries in frame
 order once nothing earlier can still appear.
 """
@@ -32,6 +38,7 @@ class Boundary:
     kind: str  # "cut" | "dissolve" | "fade"
     span_start: int  # frames [span_start, span_end) belong to the transition itself
     span_end: int
+    flash: bool = False  # the boundary ends a flash cut shorter than the minimum shot length
 
 
 def frame_features(yuv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,8 +52,9 @@ def frame_features(yuv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class BoundaryDetector:
-    def __init__(self, config: SegmenterConfig):
+    def __init__(self, config: SegmenterConfig, fps: float = 25.0):
         self.cfg = config
+        self.min_len = config.min_shot_length(fps)
         self.k = config.dissolve_step
         self.w = config.cut_window
         self.n = 0  # frames pushed
@@ -55,6 +63,9 @@ class BoundaryDetector:
         # Per-frame scalars for the last few frames only (bounded memory).
         self._score: dict[int, float] = {}
         self._mean_luma: dict[int, float] = {}
+        self._hist: dict[int, np.ndarray] = {}
+        self._flash_from: dict[int, int] = {}  # flash cut frame -> the cut that began the flash
+        self.last_score = 0.0  # cut score of the newest frame (vs the one before it)
         self._cuts: list[int] = []
         self._run: list[int] | None = None  # [first, last] frame with blend evidence
         self._pending: list[Boundary] = []
@@ -73,6 +84,8 @@ class BoundaryDetector:
             hist_d = 0.5 * float(np.abs(hist - self._prev_hist).sum())
             self._score[i] = 0.5 * (pix + hist_d)
         self._prev_hist = hist
+        self._hist[i] = hist
+        self.last_score = self._score[i]
         self._mean_luma[i] = float(luma.mean())
         self._luma.append(luma)
         self._decide_cut(i - self.w)
@@ -101,10 +114,30 @@ class BoundaryDetector:
         ]
         if neighbours and s < self.cfg.cut_ratio * (sum(neighbours) / len(neighbours)):
             return
-        if self._cuts and t - self._cuts[-1] < self.cfg.min_shot_frames:
+        if self._cuts and t - self._cuts[-1] < self.min_len:
+            self._short_cut(t)
             return
         self._cuts.append(t)
         self._add(Boundary(t, "cut", t, t))
+
+    def _short_cut(self, t: int) -> None:
+        """A cut at ``t`` only a few frames after the cut at ``c``: flash, flash cut or noise."""
+        c = self._cuts[-1]
+        before, after = self._hist.get(c - 1), self._hist.get(t)
+        if before is None or after is None:
+            return
+        change = 0.5 * float(np.abs(before - after).sum())
+        if change < self.cfg.cut_min_score:  # the picture came back: c was no cut either
+            pending = [b for b in self._pending if b.frame == c and b.kind == "cut"]
+            if pending:
+                self._pending.remove(pending[0])
+                self._cuts.pop()
+            return
+        strong = min(self._score[c], self._score[t]) >= self.cfg.flash_cut_min_score
+        if strong and t - c >= self.cfg.flash_cut_min_frames and change >= self.cfg.flash_cut_min_score:
+            self._cuts.append(t)
+            self._flash_from[t] = c
+            self._add(Boundary(t, "cut", t, t, flash=True))
 
     # --- gradual transitions -----------------------------------------------------------
     def _blend_evidence(self, t: int) -> None:
@@ -150,11 +183,12 @@ class BoundaryDetector:
         out: list[Boundary] = []
         while self._pending and self._pending[0].frame < horizon:
             b = self._pending.pop(0)
-            if b.frame - self._last_boundary >= self.cfg.min_shot_frames:
+            flash_ok = b.flash and self._flash_from.pop(b.frame, None) == self._last_boundary
+            if flash_ok or b.frame - self._last_boundary >= self.min_len:
                 out.append(b)
                 self._last_boundary = b.frame
         return out
 
     def _forget(self, before: int) -> None:
-        for d in (self._score, self._mean_luma):
+        for d in (self._score, self._mean_luma, self._hist):
             d.pop(before, None)

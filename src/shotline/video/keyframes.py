@@ -7,11 +7,16 @@ while the most recent frames (which may yet start a new, short shot) stay dense.
 keyframes are the candidates nearest to the centres of K equal parts of the shot (transition
 frames excluded, they show two shots at once). Candidates are kept as decoded frames and
 only the chosen ones are converted to RGB, so the conversion cost is K per shot, not per frame.
+
+A shot shorter than the sampling stride (a flash cut) may hold no grid frame, so the first
+frame after each strong cut is also kept, in a small separate list (``max_pinned``), and used
+only for a shot that has no grid candidate: every shot the builder emits has a keyframe.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,15 +31,17 @@ class Candidate:
 
 
 class KeyframeSampler:
-    def __init__(self, config: SegmenterConfig, fps: float, lag: int):
+    def __init__(self, config: SegmenterConfig, fps: float, lag: int, max_pinned: int = 4):
         self.cfg = config
         self.fps = fps if fps > 0 else 25.0
         self.lag = lag
         # Never sparser than the shortest allowed shot, so every shot gets a candidate.
         self.stride = max(
             1,
-            min(config.min_shot_frames, round(self.fps / config.keyframe_candidates_per_second)),
+            min(config.min_shot_length(self.fps),
+                round(self.fps / config.keyframe_candidates_per_second)),
         )
+        self.pinned: deque[Candidate] = deque(maxlen=max_pinned)
         most = (
             config.max_keyframes_per_shot
             if config.keyframes_per_second is not None
@@ -55,6 +62,10 @@ class KeyframeSampler:
             self.level += 1
             self._thin(frame)
 
+    def pin(self, frame: int, ms: int, image: Any) -> None:
+        """Keep a frame off the grid (the first frame after a strong cut) as a fallback."""
+        self.pinned.append(Candidate(frame, ms, image))
+
     def _thin(self, newest: int) -> None:
         """Keep the recent (still undecided) frames, and older ones on the current grid."""
         grid = self.stride << self.level
@@ -74,6 +85,9 @@ class KeyframeSampler:
         mine = [c for c in self.candidates if c.frame < end]
         self.candidates = [c for c in self.candidates if c.frame >= end]
         self.level = 0
+        fallback = [c for c in self.pinned if start <= c.frame < end]
+        self.pinned = deque((c for c in self.pinned if c.frame >= end), maxlen=self.pinned.maxlen)
+        mine = mine or fallback
         if not mine:
             return []
         inner = [c for c in mine if inner_start <= c.frame < inner_end] or mine

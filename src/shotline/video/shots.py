@@ -62,6 +62,7 @@ class SegmentResult:
     decode_seconds: float
     truncated: bool = False  # decoding stopped early on corrupt data; shots cover the rest
     keyframe_frames: list[list[int]] = field(default_factory=list)
+    merged_fragments: int = 0  # short tails / keyframe-less fragments folded into a neighbour
 
 
 def keyframe_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -72,11 +73,20 @@ def keyframe_size(width: int, height: int, short_side: int) -> tuple[int, int]:
 
 
 class _ShotBuilder:
-    """Turns released boundaries into Shots and asks the sampler for their keyframes."""
+    """Turns released boundaries into Shots and asks the sampler for their keyframes.
 
-    def __init__(self, sampler: KeyframeSampler, to_rgb: Callable[[av.VideoFrame], np.ndarray]):
+    Every shot it emits has at least one keyframe and, except flash cuts, at least
+    ``min_len`` frames: a fragment without a keyframe, or a final fragment shorter than the
+    minimum (a hard cut on the last frame), is folded into the shot before it, which keeps
+    its own keyframes. (Leading and inner fragments are already prevented by the detector.)
+    """
+
+    def __init__(self, sampler: KeyframeSampler, to_rgb: Callable[[av.VideoFrame], np.ndarray],
+                 min_len: int = 1):
         self.sampler = sampler
         self.to_rgb = to_rgb
+        self.min_len = min_len
+        self.merged = 0
         self.start = 0
         self.start_kind = "start"
         self.inner_start = 0
@@ -85,12 +95,19 @@ class _ShotBuilder:
         self.keyframe_ms: list[list[int]] = []
         self.keyframe_frames: list[list[int]] = []
 
-    def close(self, end: int, inner_end: int, next_kind: str, next_inner_start: int) -> None:
+    def close(self, end: int, inner_end: int, next_kind: str, next_inner_start: int,
+              final: bool = False) -> None:
         chosen = self.sampler.close_shot(self.start, end, self.inner_start, inner_end)
-        self.shots.append((self.start, end, self.start_kind, self.inner_start))
-        self.keyframes.append([self.to_rgb(c.image) for c in chosen])
-        self.keyframe_ms.append([c.ms for c in chosen])
-        self.keyframe_frames.append([c.frame for c in chosen])
+        short_tail = final and end - self.start < self.min_len
+        if self.shots and (not chosen or short_tail):
+            first, _end, kind, inner = self.shots[-1]
+            self.shots[-1] = (first, end, kind, inner)  # the fragment joins the shot before
+            self.merged += 1
+        else:
+            self.shots.append((self.start, end, self.start_kind, self.inner_start))
+            self.keyframes.append([self.to_rgb(c.image) for c in chosen])
+            self.keyframe_ms.append([c.ms for c in chosen])
+            self.keyframe_frames.append([c.frame for c in chosen])
         self.start, self.start_kind, self.inner_start = end, next_kind, next_inner_start
 
     def boundary(self, b: Boundary) -> None:
@@ -112,7 +129,7 @@ def segment_video(
     t0 = time.perf_counter()
     with open_container(file) as container:
         info = probe(container, config)
-        detector = BoundaryDetector(config)
+        detector = BoundaryDetector(config, info.fps)
         sampler = KeyframeSampler(config, info.fps, detector.lag)
         kf_w, kf_h = keyframe_size(info.width, info.height, config.keyframe_short_side)
 
@@ -121,7 +138,7 @@ def segment_video(
                 width=kf_w, height=kf_h, format="rgb24", interpolation="AREA"
             ).to_ndarray()
 
-        builder = _ShotBuilder(sampler, to_rgb)
+        builder = _ShotBuilder(sampler, to_rgb, detector.min_len)
         outcome = DecodeOutcome()
         frame_ms: list[int] = []  # one int per frame: small even for hours of video
         last_pts: int | None = None
@@ -134,10 +151,13 @@ def segment_video(
                 frame_ms.append(ms)
                 last_pts = pts
                 small = thumbnail(frame, config.detect_width, config.detect_height)
-                if sampler.wants(i):
+                wanted = sampler.wants(i)
+                if wanted:
                     sampler.add(i, ms, frame)
                 for b in detector.push(small):
                     builder.boundary(b)
+                if not wanted and detector.last_score >= config.flash_cut_min_score:
+                    sampler.pin(i, ms, frame)  # may start a shot too short for the grid
         except av.error.FFmpegError as exc:  # conversion failures on broken frames
             raise BadInput("decode_error", str(exc)) from exc
         n = len(frame_ms)
@@ -145,7 +165,7 @@ def segment_video(
             raise BadInput("zero_duration", "the video stream has no frames")
         for b in detector.flush():
             builder.boundary(b)
-        builder.close(n, n, "", n)
+        builder.close(n, n, "", n, final=True)
         if info.expected_frames and n < 0.98 * info.expected_frames:
             outcome.truncated = True
     frame_step = round(1000 / info.fps) if info.fps else 0
@@ -168,6 +188,7 @@ def segment_video(
         decode_seconds=time.perf_counter() - t0,
         truncated=outcome.truncated,
         keyframe_frames=builder.keyframe_frames,
+        merged_fragments=builder.merged,
     )
 
 
