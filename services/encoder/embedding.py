@@ -1,4 +1,8 @@
-"""Shots → per-head shot embeddings: load keyframes, encode in one batch, mean-pool per shot."""
+"""Shots → per-head shot embeddings: load keyframes, encode in one batch, mean-pool per shot.
+
+A shot whose keyframes cannot be had (none listed, a missing blob, an unreadable JPEG) costs
+that shot only: it comes back as a ``SkippedShot`` and the rest of the batch is embedded.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from shotline.v1 import common_pb2, events_pb2
 
 IMAGES = Counter("shotline_encoder_images_total", "Keyframes encoded")
 SHOTS = Counter("shotline_encoder_shots_total", "Shots embedded")
+SKIPPED = Counter("shotline_encoder_shots_skipped_total",
+                  "Shots that could not be embedded (reported on the errors topic), by reason", ["reason"])
 BATCH_IMAGES = Histogram("shotline_encoder_batch_images", "Images per inference batch",
                          buckets=(1, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
 INFERENCE = Histogram("shotline_encoder_inference_duration_seconds", "Image-encoder wall time per batch",
@@ -61,24 +67,35 @@ class ShotEncoder:
             raise BadInput("no_keyframes", f"shot {shot.shot_id} has no keyframes")
         return [decode_image(self.blobs.get(ref), ref) for ref in shot.keyframe_refs]
 
-    def embed(self, shots: Sequence[common_pb2.Shot]) -> list[EmbeddedShot]:
-        """All keyframes of all shots in one encoder call (batched inside the runtime)."""
+    def embed(self, shots: Sequence[common_pb2.Shot]) -> list[EmbeddedShot | events_pb2.SkippedShot]:
+        """All keyframes of all shots in one encoder call (batched inside the runtime).
+
+        One result per input shot, in order: an ``EmbeddedShot``, or a ``SkippedShot`` saying
+        why that shot's keyframes could not be loaded. Infrastructure faults still raise."""
         images: list[np.ndarray] = []
         owner: list[int] = []
+        skipped: dict[int, events_pb2.SkippedShot] = {}
         for i, shot in enumerate(shots):
-            frames = self.load_keyframes(shot)
+            try:
+                frames = self.load_keyframes(shot)
+            except BadInput as e:
+                SKIPPED.labels(e.reason).inc()
+                skipped[i] = events_pb2.SkippedShot(shot=shot, reason=e.reason, message=e.message[:500])
+                continue
             images.extend(frames)
             owner.extend([i] * len(frames))
         if not images:
-            return []
+            return [skipped[i] for i in range(len(shots))]
         t0 = time.perf_counter()
         per_head = self.model.encode_images(images)
         INFERENCE.observe(time.perf_counter() - t0)
         BATCH_IMAGES.observe(len(images))
         IMAGES.inc(len(images))
-        SHOTS.inc(len(shots))
+        SHOTS.inc(len(shots) - len(skipped))
         pooled = {h: mean_pool_shots(emb, owner) for h, emb in per_head.items()}
+        rows = {h: {sid: n for n, sid in enumerate(p.shot_ids)} for h, p in pooled.items()}
         return [
-            EmbeddedShot(shot, {h: p.embeddings[p.shot_ids.index(i)] for h, p in pooled.items()})
+            skipped[i] if i in skipped else
+            EmbeddedShot(shot, {h: p.embeddings[rows[h][i]] for h, p in pooled.items()})
             for i, shot in enumerate(shots)
         ]

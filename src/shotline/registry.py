@@ -3,6 +3,9 @@
 Key layout (all under `shotline:`):
   labels                              set of label names
   label:<l>:annotations               hash shot_id → {"v": "positive"|"negative", "a": annotator, "t": ms}
+  label:<l>:detached                  hash "<shot_id>@<old upload id>" → {"ann": <annotation>, "old": upload id,
+                                      "new": upload id, "at": ms}: labels of shots whose content a re-upload
+                                      replaced or removed — kept for review, never trained on
   label:<l>:meta                      hash description, created_ms
   label:<l>:versions                  hash version → ModelVersion JSON
   label:<l>:model:<v>                 model weights (npz bytes)
@@ -42,9 +45,42 @@ class Annotation:
     ts_ms: int
 
 
+@dataclass(frozen=True)
+class DetachedAnnotation:
+    """An annotation whose shot was replaced by a re-upload: it described the old content."""
+
+    annotation: Annotation
+    old_upload_id: str
+    new_upload_id: str
+    detached_ms: int
+
+
+# Moves the annotations of the given shots from one hash to the other in one step, so a label
+# event stored at the same moment is either moved with them or written after (never lost).
+# KEYS: annotations, detached. ARGV: old upload id, new upload id, now ms, shot ids...
+_DETACH = """
+local moved = {}
+for i = 4, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v then
+    local doc = {ann = cjson.decode(v), old = ARGV[1], new = ARGV[2], at = tonumber(ARGV[3])}
+    redis.call('HSET', KEYS[2], ARGV[i] .. '@' .. ARGV[1], cjson.encode(doc))
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    moved[#moved + 1] = ARGV[i]
+  end
+end
+return moved
+"""
+
+
+def _annotation(shot_id: str, d: dict[str, Any]) -> Annotation:
+    return Annotation(shot_id, d["v"] == "positive", d.get("a", ""), int(d.get("t", 0)))
+
+
 class Registry:
     def __init__(self, r: redis.Redis):
         self.r = r
+        self._detach = r.register_script(_DETACH)
 
     # -- labels ---------------------------------------------------------------------------
     def labels(self) -> list[str]:
@@ -54,12 +90,37 @@ class Registry:
         return bool(self._call(self.r.sismember, _k("labels"), label))
 
     def annotations(self, label: str) -> list[Annotation]:
+        """The label's live annotations (detached ones are not among them)."""
         raw = self._call(self.r.hgetall, _k("label", label, "annotations"))
-        out = []
-        for sid, v in raw.items():
-            d = json.loads(v)
-            out.append(Annotation(sid.decode(), d["v"] == "positive", d.get("a", ""), int(d.get("t", 0))))
+        out = [_annotation(sid.decode(), json.loads(v)) for sid, v in raw.items()]
         return sorted(out, key=lambda a: a.ts_ms)
+
+    def detached_annotations(self, label: str) -> list[DetachedAnnotation]:
+        """Annotations of shots a re-upload replaced ("shot replaced" in review), oldest first."""
+        raw = self._call(self.r.hgetall, _k("label", label, "detached"))
+        out = []
+        for key, v in raw.items():
+            d = json.loads(v)
+            sid = key.decode().rsplit("@", 1)[0]
+            out.append(DetachedAnnotation(_annotation(sid, d["ann"]), d.get("old", ""), d.get("new", ""),
+                                          int(d.get("at", 0))))
+        return sorted(out, key=lambda a: (a.annotation.ts_ms, a.annotation.shot_id))
+
+    def detach_annotations(self, shot_ids: list[str], old_upload_id: str, new_upload_id: str) -> dict[str, list[str]]:
+        """A re-upload replaced the content of ``shot_ids``: move every label's annotations of
+        them aside (kept with the old upload id, out of training) and queue those labels for
+        retraining. Idempotent. Returns label → the shot ids detached from it."""
+        if not shot_ids:
+            return {}
+        now = int(time.time() * 1000)
+        moved: dict[str, list[str]] = {}
+        for label in self.labels():
+            keys = [_k("label", label, "annotations"), _k("label", label, "detached")]
+            got = self._call(self._detach, keys=keys, args=[old_upload_id, new_upload_id, now, *shot_ids])
+            if got:
+                moved[label] = [x.decode() if isinstance(x, bytes) else str(x) for x in got]
+                self.mark_dirty(label)
+        return moved
 
     def meta(self, label: str) -> dict[str, str]:
         raw = self._call(self.r.hgetall, _k("label", label, "meta"))

@@ -227,3 +227,181 @@ def test_unreachable_milvus_is_transient(tmp_path: Path) -> None:
     ix = ShotIndex(f"http://127.0.0.1:{port}", "shotline_x", DIMS, timeout=2)  # constructing needs no server
     with pytest.raises(TransientError):
         ix.ensure_collection()
+
+
+def test_prepare_validates_without_writing(index: ShotIndex) -> None:
+    rows = _video("vid-a", 3)
+    rows[2].vectors["visual"] = np.full(DIMS["visual"], np.inf, dtype=np.float32)
+    with pytest.raises(BadInput):
+        index.prepare(rows)
+    long_id = _video("vid-a", 1)[0]
+    long_id.catalog_id = "c" * 513
+    with pytest.raises(BadInput) as err:
+        index.prepare([long_id])
+    assert err.value.reason == "field_too_long" and index.count() == 0
+    assert index.write(index.prepare(rows[:2])) == 2 and index.count() == 2
+
+
+def test_replace_video_returns_what_it_removed(index: ShotIndex) -> None:
+    index.upsert(_video("vid-a", 5, version="v1"))
+    index.upsert(_video("vid-a", 2, version="v2", seed=4))
+    stale = index.replace_video("vid-a", keep_version="v2")
+    assert [(s.shot_index, s.video_version) for s in stale] == [(2, "v1"), (3, "v1"), (4, "v1")]
+    assert index.replace_video("vid-a", keep_version="v2") == []
+
+
+# --- the indexer service on this Milvus and a real Redis ------------------------------------
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import subprocess
+    import time
+
+    import redis
+
+    from shotline.stack.redis import prepare
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(prepare(tmp_path_factory.mktemp("redis"), port), stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture()
+def indexer(server: MilvusLiteServer, redis_url: str, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    import redis
+
+    from services.indexer.handler import IndexHandler
+    from shotline.settings import Settings
+
+    r = redis.Redis.from_url(redis_url)
+    r.flushdb()
+    made: list[ShotIndex] = []
+
+    def index_for(model_id: str, dims: dict[str, int]) -> ShotIndex:
+        ix = ShotIndex(server.uri, collection_name(model_id), dims, index_type="FLAT", model_id=model_id)
+        made.append(ix)
+        return ix
+
+    handler = IndexHandler(Settings(topic_prefix="t"), index_for, r)
+    handler.model_id = f"m-{request.node.name}"  # type: ignore[attr-defined]
+    yield handler
+    for ix in made:
+        ix.drop()
+        ix.close()
+
+
+def _embedded(model_id: str, video_id: str, upload: str, rows: list[ShotRow], total: int,
+              chunk: int = 0, chunks: int = 1, skipped: tuple[int, ...] = ()) -> bytes:
+    from shotline.events import new_meta
+    from shotline.v1 import common_pb2, events_pb2
+
+    def shot(i: int, r: ShotRow | None = None) -> common_pb2.Shot:
+        return common_pb2.Shot(shot_id=f"{video_id}/{i}", video_id=video_id, index=i,
+                               start_ms=r.start_ms if r else i * 2000, end_ms=r.end_ms if r else i * 2000 + 1500,
+                               keyframe_refs=[f"kf/{video_id}/{upload}/{i}.jpg"])
+
+    return events_pb2.ShotsEmbedded(
+        meta=new_meta(video_id, "test"), upload_id=upload, catalog_id="cat",
+        model=common_pb2.ModelRef(model_id=model_id, version="1"), dims=DIMS,
+        shots=[events_pb2.ShotEmbedding(shot=shot(r.shot_index, r), vectors={
+            h: events_pb2.Vector(values=np.asarray(v, np.float32).tolist()) for h, v in r.vectors.items()})
+            for r in rows],
+        skipped=[events_pb2.SkippedShot(shot=shot(i), reason="no_keyframes", message="none") for i in skipped],
+        chunk_index=chunk, chunk_count=chunks, total_shots=total,
+    ).SerializeToString()
+
+
+def _feed(indexer, *payloads: bytes):  # type: ignore[no-untyped-def]
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    from shotline.v1 import events_pb2
+
+    recs = [ConsumerRecord(topic="t.shots.embedded", partition=0, leader_epoch=-1, offset=i, timestamp=0,
+                           timestamp_type=0, key=b"v", value=p, headers=[], checksum=None, serialized_key_size=-1,
+                           serialized_value_size=len(p), serialized_header_size=-1) for i, p in enumerate(payloads)]
+    return [events_pb2.ShotsIndexed.FromString(o.value) for o in indexer.handle_batch(recs)]
+
+
+def _versions(indexer, video_id: str) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    (ix,) = indexer._indexes.values()
+    return [(s.shot_index, s.video_version) for s in ix.video_shots(video_id)]
+
+
+def test_indexer_bad_reupload_leaves_the_old_version(indexer) -> None:  # type: ignore[no-untyped-def]
+    m = indexer.model_id
+    _feed(indexer, _embedded(m, "vid", "u1", _video("vid", 4, version="u1"), total=4))
+    nan = _video("vid", 3, version="u2", seed=5)
+    nan[1].vectors["joint"] = np.full(DIMS["joint"], np.nan, dtype=np.float32)
+    long_ref = _video("vid", 3, version="u2", seed=6)
+    for bad in (_embedded(m, "vid", "u2", nan, total=3), _embedded(m, "vid", "u2" + "x" * 300, long_ref, total=3)):
+        with pytest.raises(BadInput):
+            _feed(indexer, bad)
+        assert _versions(indexer, "vid") == [(i, "u1") for i in range(4)]
+
+
+def test_indexer_reupload_is_never_empty_and_trims_at_the_end(indexer) -> None:  # type: ignore[no-untyped-def]
+    m = indexer.model_id
+    _feed(indexer, _embedded(m, "vid", "u1", _video("vid", 6, version="u1"), total=6))
+    new = _video("vid", 4, version="u2", seed=7)
+    first = _feed(indexer, _embedded(m, "vid", "u2", new[:2], total=4, chunk=0, chunks=2))
+    assert not first[0].video_complete
+    # In flight: the new shots 0-1 replaced the old ones in place; the old 2-5 are still there.
+    assert _versions(indexer, "vid") == [(0, "u2"), (1, "u2")] + [(i, "u1") for i in range(2, 6)]
+    last = _feed(indexer, _embedded(m, "vid", "u2", new[2:], total=4, chunk=1, chunks=2))
+    assert last[0].video_complete
+    assert _versions(indexer, "vid") == [(i, "u2") for i in range(4)]
+    # An empty re-upload removes the video.
+    (empty,) = _feed(indexer, _embedded(m, "vid", "u3", [], total=0))
+    assert empty.video_complete and _versions(indexer, "vid") == []
+
+
+def test_indexer_skipped_shots_count_as_done(indexer) -> None:  # type: ignore[no-untyped-def]
+    m = indexer.model_id
+    _feed(indexer, _embedded(m, "vid", "u1", _video("vid", 3, version="u1"), total=3))
+    rows = _video("vid", 3, version="u2", seed=8)
+    (ev,) = _feed(indexer, _embedded(m, "vid", "u2", [rows[0], rows[2]], total=3, skipped=(1,)))
+    assert ev.video_complete and list(ev.skipped_shot_ids) == ["vid/1"]
+    assert _versions(indexer, "vid") == [(0, "u2"), (2, "u2")]  # the old shot 1 is not left behind
+    (only,) = _feed(indexer, _embedded(m, "solo", "u1", [], total=1, skipped=(0,)))  # all skipped
+    assert only.video_complete and only.indexed_shots == 0
+
+
+def test_indexer_detaches_labels_of_replaced_shots(indexer) -> None:  # type: ignore[no-untyped-def]
+    from shotline.registry import Annotation
+
+    m, reg = indexer.model_id, indexer.registry
+    old = _video("vid", 6, version="u1")
+    _feed(indexer, _embedded(m, "vid", "u1", old, total=6))
+    reg.add_annotations("cars", [Annotation(f"vid/{i}", i % 2 == 0, "ann", 1000 + i) for i in (0, 1, 5)])
+    reg.add_annotations("cats", [Annotation("vid/1", False, "ann", 2000), Annotation("other/1", True, "ann", 2001)])
+    new = _video("vid", 3, version="u2", seed=9)
+    new[0].vectors = dict(old[0].vectors)  # shot 0 is the same picture at the same times: labels stay
+    (ev,) = _feed(indexer, _embedded(m, "vid", "u2", new, total=3))
+    assert ev.video_complete and sorted(ev.replaced_shot_ids) == ["vid/1", "vid/2", "vid/3", "vid/4", "vid/5"]
+    assert [a.shot_id for a in reg.annotations("cars")] == ["vid/0"]
+    assert [a.shot_id for a in reg.annotations("cats")] == ["other/1"]
+    detached = reg.detached_annotations("cars")
+    assert [(d.annotation.shot_id, d.annotation.positive, d.old_upload_id, d.new_upload_id) for d in detached] == [
+        ("vid/1", False, "u1", "u2"), ("vid/5", False, "u1", "u2")]
+    assert [d.annotation.shot_id for d in reg.detached_annotations("cats")] == ["vid/1"]
+    assert reg.dirty_score("cars") is not None  # retrains without them
+    # Redelivery changes nothing more; a label given after the re-upload is a live one.
+    _feed(indexer, _embedded(m, "vid", "u2", new, total=3))
+    reg.add_annotations("cars", [Annotation("vid/1", True, "ann", 3000)])
+    assert [a.shot_id for a in reg.annotations("cars")] == ["vid/0", "vid/1"] and len(reg.detached_annotations("cars")) == 2

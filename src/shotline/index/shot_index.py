@@ -7,14 +7,15 @@ Consistency: the collection's default is Bounded (searches never wait on recent 
 every read that must see the caller's own writes (count, get, video_shots, iteration) asks
 for Strong explicitly.
 
-Re-upload replacement (``publish_video``): the old version's rows are deleted *before* the
-new version's rows are upserted. Milvus reads every request at one timestamp, so a search
-sees the old shots, no shots, or the new shots of that video, never a mix of versions
-(except that a video with more than ``BATCH_ROWS`` shots becomes visible batch by batch).
-The residual window is "the video is briefly absent"; a crash inside it is repaired by the
-at-least-once redelivery of the same message, which publishes again. Rows are validated
-before the delete, so bad input never costs the old version. Deliveries of one video must
-stay ordered (Kafka key = video_id), or an older version could replace a newer one.
+Re-upload replacement (``publish_video``; the indexer does the same chunk by chunk): every row
+is validated before anything is written, so bad input never costs the old version. The new
+version's rows are then upserted *in place* (the primary key is hash(model, video, shot index),
+not the version: new shot N overwrites old shot N in one write), and only then are the rows
+left over from other versions (old shots beyond the new count, shots the new version skipped)
+deleted. A concurrent search therefore sees, for every shot, its old row or its new row, and
+never an empty video; during a multi-chunk re-upload it may see a mix of old and new shots of
+that video. An empty new version removes the video. Deliveries of one video must stay ordered
+(Kafka key = video_id), or an older version could replace a newer one.
 
 Index choice: on a Milvus server use HNSW or IVF_FLAT (nlist ~ 4*sqrt(n), tune nprobe/ef).
 On milvus-lite 2.5.1 index build parameters and nprobe are ignored: its segments are never
@@ -249,7 +250,16 @@ class ShotIndex:
 
     def upsert(self, rows: Sequence[ShotRow]) -> int:
         """Insert or overwrite by primary key, in batches of at most ``BATCH_ROWS``."""
-        return self._write([self._entity(r) for r in rows])  # all validated before any write
+        return self._write(self.prepare(rows))  # all validated before any write
+
+    def prepare(self, rows: Sequence[ShotRow]) -> list[dict[str, Any]]:
+        """Validate rows (heads, dims, finite vectors, field lengths) into writable entities.
+        Raises ``BadInput`` for the first bad row; writes nothing."""
+        return [self._entity(r) for r in rows]
+
+    def write(self, entities: list[dict[str, Any]]) -> int:
+        """Upsert entities made by ``prepare``."""
+        return self._write(entities)
 
     @_milvus_errors
     def _write(self, entities: list[dict[str, Any]]) -> int:
@@ -259,20 +269,28 @@ class ShotIndex:
         return len(entities)
 
     @_milvus_errors
-    def replace_video(self, video_id: str, keep_version: str) -> None:
-        """Delete the rows of ``video_id`` whose ``video_version`` is not ``keep_version``."""
+    def replace_video(self, video_id: str, keep_version: str) -> list[StoredShot]:
+        """Delete the rows of ``video_id`` whose ``video_version`` is not ``keep_version``;
+        returns them (scalars only) so the caller can tell who pointed at them."""
         expr = f"video_id == {expr_.quote(video_id)} and video_version != {expr_.quote(keep_version)}"
-        self.client.delete(self.collection, filter=expr, timeout=self.timeout)
+        res = self.client.query(self.collection, filter=expr, output_fields=list(SCALAR_FIELDS),
+                                limit=MAX_TOP_K, consistency_level="Strong", timeout=self.timeout)
+        stale = sorted(self._stored(res, ()), key=lambda s: s.shot_index)
+        if stale:
+            self.client.delete(self.collection, filter=expr, timeout=self.timeout)
+        return stale
 
     def publish_video(self, video_id: str, version: str, rows: Sequence[ShotRow]) -> int:
-        """Make ``rows`` the only shots of ``video_id``: old versions out first, then upsert."""
+        """Make ``rows`` the only shots of ``video_id``: validate all, upsert in place, then
+        delete what is left of other versions (a search never finds the video empty)."""
         for r in rows:
             if r.video_id != video_id or r.video_version != version:
                 raise BadInput("mixed_video_rows",
                                f"row {r.video_id}/{r.video_version} in publish of {video_id}/{version}")
-        entities = [self._entity(r) for r in rows]  # bad input must not cost the old version
+        entities = self.prepare(rows)  # bad input must not cost the old version
+        n = self._write(entities)
         self.replace_video(video_id, version)
-        return self._write(entities)
+        return n
 
     @_milvus_errors
     def delete_video(self, video_id: str) -> None:

@@ -88,7 +88,14 @@ class ShotsSegmented(_message.Message):
     def __init__(self, meta: _Optional[_Union[EventMeta, _Mapping]] = ..., upload_id: _Optional[str] = ..., catalog_id: _Optional[str] = ..., shots: _Optional[_Iterable[_Union[_common_pb2.Shot, _Mapping]]] = ..., chunk_index: _Optional[int] = ..., chunk_count: _Optional[int] = ..., total_shots: _Optional[int] = ..., video: _Optional[_Union[_common_pb2.VideoInfo, _Mapping]] = ..., text: _Optional[_Union[_common_pb2.VideoText, _Mapping]] = ...) -> None: ...
 
 class ShotsEmbedded(_message.Message):
-    __slots__ = ("meta", "upload_id", "catalog_id", "model", "shots", "chunk_index", "chunk_count", "total_shots", "text", "video")
+    __slots__ = ("meta", "upload_id", "catalog_id", "model", "shots", "chunk_index", "chunk_count", "total_shots", "text", "video", "skipped", "dims")
+    class DimsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     META_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     CATALOG_ID_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +106,8 @@ class ShotsEmbedded(_message.Message):
     TOTAL_SHOTS_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    DIMS_FIELD_NUMBER: _ClassVar[int]
     meta: EventMeta
     upload_id: str
     catalog_id: str
@@ -109,7 +118,19 @@ class ShotsEmbedded(_message.Message):
     total_shots: int
     text: _common_pb2.VideoText
     video: _common_pb2.VideoInfo
-    def __init__(self, meta: _Optional[_Union[EventMeta, _Mapping]] = ..., upload_id: _Optional[str] = ..., catalog_id: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., shots: _Optional[_Iterable[_Union[ShotEmbedding, _Mapping]]] = ..., chunk_index: _Optional[int] = ..., chunk_count: _Optional[int] = ..., total_shots: _Optional[int] = ..., text: _Optional[_Union[_common_pb2.VideoText, _Mapping]] = ..., video: _Optional[_Union[_common_pb2.VideoInfo, _Mapping]] = ...) -> None: ...
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedShot]
+    dims: _containers.ScalarMap[str, int]
+    def __init__(self, meta: _Optional[_Union[EventMeta, _Mapping]] = ..., upload_id: _Optional[str] = ..., catalog_id: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., shots: _Optional[_Iterable[_Union[ShotEmbedding, _Mapping]]] = ..., chunk_index: _Optional[int] = ..., chunk_count: _Optional[int] = ..., total_shots: _Optional[int] = ..., text: _Optional[_Union[_common_pb2.VideoText, _Mapping]] = ..., video: _Optional[_Union[_common_pb2.VideoInfo, _Mapping]] = ..., skipped: _Optional[_Iterable[_Union[SkippedShot, _Mapping]]] = ..., dims: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class SkippedShot(_message.Message):
+    __slots__ = ("shot", "reason", "message")
+    SHOT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    shot: _common_pb2.Shot
+    reason: str
+    message: str
+    def __init__(self, shot: _Optional[_Union[_common_pb2.Shot, _Mapping]] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ShotEmbedding(_message.Message):
     __slots__ = ("shot", "vectors")
@@ -133,7 +154,7 @@ class Vector(_message.Message):
     def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ShotsIndexed(_message.Message):
-    __slots__ = ("meta", "upload_id", "catalog_id", "model", "collection", "shot_ids", "indexed_shots", "total_shots", "video_complete", "text", "video")
+    __slots__ = ("meta", "upload_id", "catalog_id", "model", "collection", "shot_ids", "indexed_shots", "total_shots", "video_complete", "text", "video", "skipped_shot_ids", "replaced_shot_ids")
     META_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     CATALOG_ID_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +166,8 @@ class ShotsIndexed(_message.Message):
     VIDEO_COMPLETE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_SHOT_IDS_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_SHOT_IDS_FIELD_NUMBER: _ClassVar[int]
     meta: EventMeta
     upload_id: str
     catalog_id: str
@@ -156,7 +179,9 @@ class ShotsIndexed(_message.Message):
     video_complete: bool
     text: _common_pb2.VideoText
     video: _common_pb2.VideoInfo
-    def __init__(self, meta: _Optional[_Union[EventMeta, _Mapping]] = ..., upload_id: _Optional[str] = ..., catalog_id: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., collection: _Optional[str] = ..., shot_ids: _Optional[_Iterable[str]] = ..., indexed_shots: _Optional[int] = ..., total_shots: _Optional[int] = ..., video_complete: _Optional[bool] = ..., text: _Optional[_Union[_common_pb2.VideoText, _Mapping]] = ..., video: _Optional[_Union[_common_pb2.VideoInfo, _Mapping]] = ...) -> None: ...
+    skipped_shot_ids: _containers.RepeatedScalarFieldContainer[str]
+    replaced_shot_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, meta: _Optional[_Union[EventMeta, _Mapping]] = ..., upload_id: _Optional[str] = ..., catalog_id: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., collection: _Optional[str] = ..., shot_ids: _Optional[_Iterable[str]] = ..., indexed_shots: _Optional[int] = ..., total_shots: _Optional[int] = ..., video_complete: _Optional[bool] = ..., text: _Optional[_Union[_common_pb2.VideoText, _Mapping]] = ..., video: _Optional[_Union[_common_pb2.VideoInfo, _Mapping]] = ..., skipped_shot_ids: _Optional[_Iterable[str]] = ..., replaced_shot_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class LabelSubmitted(_message.Message):
     __slots__ = ("meta", "label", "labels", "annotator", "description")
