@@ -21,7 +21,7 @@ from shotline.v1 import events_pb2
 from shotline.video.config import SegmenterConfig
 from shotline.video.sources import SourceConfig
 
-from .video_fixtures import fixtures_dir  # noqa: F401  (session fixture)
+from .video_fixtures import edge_clips, fixtures_dir  # noqa: F401  (session fixtures)
 
 
 def record(topic: str, value: bytes, key: str = "v", offset: int = 0) -> ConsumerRecord:
@@ -99,12 +99,45 @@ def test_encoder_embeds_each_shot_identically_on_redelivery(segmenter: SegmentHa
     assert float((bikes @ bikes.T).mean()) > 0.3
 
 
-def test_encoder_rejects_missing_keyframes(settings: Settings, model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from shotline.v1 import common_pb2
+def test_encoder_skips_shots_it_cannot_embed_and_forwards_the_rest(segmenter: SegmentHandler,  # type: ignore[no-untyped-def]
+                                                                     fixtures_dir: Path, settings: Settings,  # noqa: F811
+                                                                     model) -> None:
+    from services.encoder.embedding import SKIPPED
 
-    ev = events_pb2.ShotsSegmented(meta=new_meta("v", "t"), upload_id="u", total_shots=1, chunk_count=1, shots=[
-        common_pb2.Shot(shot_id="v/0", video_id="v", index=0, keyframe_refs=["keyframes/v/u/00000_00.jpg"])])
-    encoder = EmbedHandler(settings, ShotEncoder(model, LocalBlobStore(tmp_path)))
-    with pytest.raises(BadInput) as e:
-        encoder.handle(record("t.shots.segmented", ev.SerializeToString()))
-    assert e.value.reason == "missing_blob"
+    segmented = segmenter.handle(record("t.videos.uploaded", upload("bikes", str(fixtures_dir / "bikes.mp4"))))
+    ev = events_pb2.ShotsSegmented.FromString(segmented[0].value)  # shots 0-3 of 6
+    del ev.shots[0].keyframe_refs[:]                                        # no keyframes
+    ev.shots[1].keyframe_refs[0] = "keyframes/bikes/u1/missing.jpg"         # a blob that is not there
+    segmenter.blobs.put("keyframes/bikes/u1/broken.jpg", b"\xff\xd8\xff not really a jpeg")
+    ev.shots[2].keyframe_refs[1] = "keyframes/bikes/u1/broken.jpg"          # an undecodable JPEG
+    before = {r: SKIPPED.labels(r)._value.get() for r in ("no_keyframes", "missing_blob", "bad_keyframe")}
+    encoder = EmbedHandler(settings, ShotEncoder(model, segmenter.blobs))
+    outs = encoder.handle(record("t.shots.segmented", ev.SerializeToString(), offset=7))
+    assert [o.topic for o in outs] == ["t.shots.embedded"] + ["t.errors"] * 3
+    emb = events_pb2.ShotsEmbedded.FromString(outs[0].value)
+    assert [e.shot.index for e in emb.shots] == [3] and len(emb.shots[0].vectors["joint"].values) == 384
+    assert [(s.shot.index, s.reason) for s in emb.skipped] == [(0, "no_keyframes"), (1, "missing_blob"),
+                                                                (2, "bad_keyframe")]
+    assert (emb.chunk_index, emb.chunk_count, emb.total_shots) == (0, 2, 6) and dict(emb.dims) == model.dims
+    errors = [events_pb2.ProcessingError.FromString(o.value) for o in outs[1:]]
+    assert [e.reason for e in errors] == ["no_keyframes", "missing_blob", "bad_keyframe"]
+    assert all(e.service == "encoder" and e.source_offset == 7 and e.meta.video_id == "bikes" for e in errors)
+    assert "bikes/1" in errors[1].message
+    for r, v in before.items():
+        assert SKIPPED.labels(r)._value.get() == v + 1
+    # A chunk where nothing can be embedded still goes on (the indexer completes the video).
+    for s in ev.shots:
+        del s.keyframe_refs[:]
+    outs = encoder.handle(record("t.shots.segmented", ev.SerializeToString()))
+    emb = events_pb2.ShotsEmbedded.FromString(outs[0].value)
+    assert not emb.shots and len(emb.skipped) == 4 and len(outs) == 5
+
+
+def test_segmenter_video_with_a_one_frame_tail_emits_keyframes_for_every_shot(  # noqa: F811
+        settings: Settings, edge_clips: dict, tmp_path: Path) -> None:
+    handler = SegmentHandler(settings, LocalBlobStore(tmp_path), SegmenterConfig(),
+                             SourceConfig(allowed_roots=[str(edge_clips["tail_1_frame_long"].parent)]))
+    outs = handler.handle(record("t.videos.uploaded", upload("tail", str(edge_clips["tail_1_frame_long"]))))
+    shots = [s for o in outs for s in events_pb2.ShotsSegmented.FromString(o.value).shots]
+    assert [(s.start_frame, s.end_frame) for s in shots] == [(0, 30), (30, 77)]
+    assert all(s.keyframe_refs and all(handler.blobs.exists(r) for r in s.keyframe_refs) for s in shots)
