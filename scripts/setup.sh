@@ -44,6 +44,9 @@ bash scripts/install_tools.sh
 echo "==> Milvus 2.3.5 standalone server in its own venv (for the server-compatibility tests)"
 bash scripts/install_milvus_server.sh
 
+echo "==> S3-compatible server for the blob-store tests (versitygw, Apache-2.0; Go module proxy, cached)"
+bash scripts/install_s3_server.sh
+
 echo "==> default model bundle"
 "$VENV/bin/shotline" models build-default >/dev/null 2>&1 || "$VENV/bin/shotline" models build-default
 echo "setup complete"

@@ -194,16 +194,20 @@ class S3BlobStore:
             raise TransientError(f"blob store unreachable ({what} {key!r}): {e}") from e
 
     def ensure_bucket(self) -> None:
+        """Create the bucket when it does not exist (local stacks and tests; production buckets
+        are provisioned with their policies elsewhere)."""
         from botocore.exceptions import ClientError
 
         try:
             self._call("head_bucket", "", self.client.head_bucket, Bucket=self.bucket)
-        except TransientError as e:
-            cause = e.__cause__
-            if not isinstance(cause, ClientError) or str(cause.response.get("Error", {}).get("Code")) not in (
-                    "404", "NoSuchBucket", "NotFound"):
-                raise
-            self._call("create_bucket", "", self.client.create_bucket, Bucket=self.bucket)
+        except BadInput:  # 404: no such bucket
+            try:
+                self._call("create_bucket", "", self.client.create_bucket, Bucket=self.bucket)
+            except TransientError as e:
+                cause = e.__cause__
+                code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else ""
+                if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):  # raced another creator
+                    raise
 
     def put(self, key: str, data: bytes) -> str:
         self._call("put", key, self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data)
@@ -221,7 +225,10 @@ class S3BlobStore:
     def download_to(self, key: str, out: BinaryIO) -> int:
         start = out.tell() if out.seekable() else 0
         self._call("get", key, self.client.download_fileobj, self.bucket, self._key(key), out)
-        return (out.tell() - start) if out.seekable() else -1
+        if not out.seekable():
+            return -1
+        out.seek(0, os.SEEK_END)  # parts are written concurrently, at their own offsets
+        return out.tell() - start
 
     def local_path(self, key: str) -> Path | None:
         return None  # objects are downloaded (see shotline.video.sources)
