@@ -77,6 +77,8 @@ def is_allowed(path: str | os.PathLike[str], roots: Sequence[str | os.PathLike[s
 
 @contextmanager
 def _temp_file(suffix: str, config: SourceConfig) -> Iterator[tuple[Any, Path]]:
+    if config.temp_dir:
+        os.makedirs(config.temp_dir, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="shotline-", suffix=suffix[:8], dir=config.temp_dir)
     path = Path(name)
     try:
