@@ -11,6 +11,7 @@ from pydantic import Field
 
 from services.query.servicer import QueryServicer
 from shotline import logs
+from shotline.blobstore import open_blob_store
 from shotline.encoder_client import EncoderClient
 from shotline.grpcserver import GrpcServer
 from shotline.health import HealthServer, HealthState
@@ -28,6 +29,7 @@ class QuerySettings(Settings):
     # Handler threads share one GIL: beyond ~2 per core they only contend (measured on 2 cores:
     # 4 threads serve GetVideoCategories at 64 clients with 1.9x the QPS and 1/4 the p99 of 64).
     grpc_workers: int = Field(default_factory=lambda: 2 * len(os.sched_getaffinity(0)), ge=1, le=512)
+    max_upload_bytes: int = Field(2 * 1024**3, gt=0)  # UploadVideo: bigger streams are refused
 
 
 def main() -> None:
@@ -40,7 +42,8 @@ def main() -> None:
     index, info = encoder.index(s)
     index.ensure_collection()
     producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all", linger_ms=2)
-    servicer = QueryServicer(s, index, info.model, encoder, Registry(redis_client(s)), producer)
+    servicer = QueryServicer(s, index, info.model, encoder, Registry(redis_client(s)), producer,
+                             blobs=open_blob_store(s), max_upload_bytes=s.max_upload_bytes)
     name = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
     server = GrpcServer(s.query_address, [name], token=s.api_token.get_secret_value() if s.api_token else None,
                         max_workers=s.grpc_workers)

@@ -1,8 +1,9 @@
 """QueryService: search, categories, classifiers, feeds and labels.
 
 Reads the shot index (Milvus) and the trainer's read model (Redis); publishes label events
-to Kafka. Every request is validated up front: INVALID_ARGUMENT / NOT_FOUND with a message
-that says what to fix. Deadlines: the remaining time of the caller's deadline bounds the
+to Kafka; takes uploads (client-streamed bytes → blob store → videos.uploaded, see uploads.py).
+Every request is validated up front: INVALID_ARGUMENT / NOT_FOUND with a message that says
+what to fix. Deadlines: the remaining time of the caller's deadline bounds the
 encoder call.
 """
 
@@ -14,6 +15,7 @@ from collections import OrderedDict
 import grpc
 import numpy as np
 
+from services.query.uploads import Uploads
 from services.query.validation import (
     MAX_CLIP_BYTES,
     check_feed_size,
@@ -23,6 +25,7 @@ from services.query.validation import (
     to_filter,
 )
 from shotline import topics
+from shotline.blobstore import BlobStore
 from shotline.encoder_client import EncoderClient, vectors
 from shotline.errors import BadInput
 from shotline.events import new_meta, parse_shot_id, shot_id
@@ -63,8 +66,10 @@ def _response(hits: list[Hit], group: bool, model: common_pb2.ModelRef, head: st
 @guard_all("query")
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     def __init__(self, settings: Settings, index: ShotIndex, model: common_pb2.ModelRef,
-                 encoder: EncoderClient, registry: Registry, producer):  # type: ignore[no-untyped-def]
+                 encoder: EncoderClient, registry: Registry, producer,  # type: ignore[no-untyped-def]
+                 blobs: BlobStore | None = None, max_upload_bytes: int = 2 * 1024**3):
         self.settings = settings
+        self.uploads = Uploads(settings, blobs, producer, max_upload_bytes) if blobs is not None else None
         self.index = index
         self.model = model
         self.encoder = encoder
@@ -74,6 +79,12 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         self._models: dict[tuple[str, int], tuple[np.ndarray, float, str]] = {}
         self._lock = threading.Lock()
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    # -- uploads --------------------------------------------------------------------------
+    def UploadVideo(self, request_iterator, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]  # noqa: N802
+        if self.uploads is None:
+            raise BadInput("uploads_disabled", "this query server has no blob store for uploads")
+        return self.uploads.receive(request_iterator, timeout=_remaining(context, 30))
 
     # -- search ---------------------------------------------------------------------------
     def SearchText(self, request: query_pb2.SearchTextRequest, context: grpc.ServicerContext):  # noqa: N802

@@ -161,3 +161,71 @@ def test_cli_upload_to_s3_then_open_source(server: VersityS3Server, stack: local
     raw = S3BlobStore(bucket, endpoint_url=server.endpoint_url, access_key=server.access_key,
                       secret_key=server.secret_key)
     assert raw.get(f"shotline/uploads/clip%2F1/{row['upload_id']}.mp4") == payload
+
+
+def test_grpc_upload_video_streams_to_s3_and_publishes(server: VersityS3Server, stack: local.Endpoints,
+                                                       prefix: str, tmp_path: Path) -> None:
+    """QueryService.UploadVideo on a real gRPC server: S3 store, real broker. The servicer's
+    search dependencies are not used by this call, so placeholders stand in for them."""
+    from types import SimpleNamespace
+
+    import grpc
+    from kafka import KafkaProducer
+
+    from services.query.servicer import QueryServicer
+    from shotline.grpcserver import GrpcServer
+    from shotline.v1 import common_pb2, query_pb2, query_pb2_grpc
+
+    bucket = "grpc-" + uuid.uuid4().hex[:8]
+    blobs = make_store(server, bucket, "api")
+    local.ensure_topics(stack.kafka, 1, prefix)
+    settings = Settings(topic_prefix=prefix, kafka_bootstrap_servers=stack.kafka)
+    producer = KafkaProducer(bootstrap_servers=stack.kafka, acks="all")
+    servicer = QueryServicer(settings, SimpleNamespace(dims={"joint": 8}), common_pb2.ModelRef(), None, None,
+                             producer, blobs=blobs, max_upload_bytes=3_000_000)
+    name = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
+    srv = GrpcServer("127.0.0.1:0", [name], max_workers=4)
+    query_pb2_grpc.add_QueryServiceServicer_to_server(servicer, srv.server)
+    srv.start()
+    try:
+        stub = query_pb2_grpc.QueryServiceStub(grpc.insecure_channel(f"127.0.0.1:{srv.port}"))
+        payload = os.urandom(2_500_000)
+
+        def stream(data: bytes, video_id: str = "grpc-vid", meta_twice: bool = False):  # type: ignore[no-untyped-def]
+            yield query_pb2.UploadVideoRequest(metadata=query_pb2.UploadVideoMetadata(
+                video_id=video_id, title="T", catalog_id="cat", filename="movie.MKV"))
+            for i in range(0, len(data), 1 << 20):
+                yield query_pb2.UploadVideoRequest(chunk=data[i:i + (1 << 20)])
+            if meta_twice:
+                yield query_pb2.UploadVideoRequest(metadata=query_pb2.UploadVideoMetadata())
+
+        res = stub.UploadVideo(stream(payload), timeout=60)
+        assert (res.video_id, res.bytes) == ("grpc-vid", len(payload))
+        assert res.uri == f"blob://uploads/grpc-vid/{res.upload_id}.mkv"
+        with open_source(res.uri, SourceConfig(blobs=blobs)) as path:
+            assert path.read_bytes() == payload
+
+        c = KafkaConsumer(f"{prefix}.videos.uploaded", bootstrap_servers=stack.kafka, auto_offset_reset="earliest",
+                          group_id=None, consumer_timeout_ms=20_000)
+        rec = next(iter(c))
+        c.close()
+        ev = events_pb2.VideoUploaded()
+        ev.ParseFromString(rec.value)
+        assert (rec.key, ev.uri, ev.upload_id, ev.catalog_id, ev.title, ev.meta.event_id) == (
+            b"grpc-vid", res.uri, res.upload_id, "cat", "T", res.event_id)
+
+        anonymous = stub.UploadVideo(stream(b"abc", video_id=""), timeout=30)
+        assert anonymous.video_id and anonymous.bytes == 3
+
+        for bad, code, words in [
+            (stream(os.urandom(3_100_000)), grpc.StatusCode.INVALID_ARGUMENT, "over the limit"),
+            (stream(b""), grpc.StatusCode.INVALID_ARGUMENT, "no bytes"),
+            (stream(b"abc", meta_twice=True), grpc.StatusCode.INVALID_ARGUMENT, "only once"),
+            (iter([query_pb2.UploadVideoRequest(chunk=b"abc")]), grpc.StatusCode.INVALID_ARGUMENT, "first message"),
+        ]:
+            with pytest.raises(grpc.RpcError) as err:
+                stub.UploadVideo(bad, timeout=30)
+            assert err.value.code() == code and words in err.value.details()
+    finally:
+        srv.stop(1)
+        producer.close()

@@ -303,3 +303,50 @@ class DeployClassifierRequest(_message.Message):
     label: str
     version: int
     def __init__(self, label: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class UploadVideoMetadata(_message.Message):
+    __slots__ = ("video_id", "title", "description", "catalog_id", "filename", "language", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_ID_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    title: str
+    description: str
+    catalog_id: str
+    filename: str
+    language: str
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, video_id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., catalog_id: _Optional[str] = ..., filename: _Optional[str] = ..., language: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class UploadVideoRequest(_message.Message):
+    __slots__ = ("metadata", "chunk")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    metadata: UploadVideoMetadata
+    chunk: bytes
+    def __init__(self, metadata: _Optional[_Union[UploadVideoMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class UploadVideoResponse(_message.Message):
+    __slots__ = ("video_id", "upload_id", "uri", "bytes", "event_id")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    upload_id: str
+    uri: str
+    bytes: int
+    event_id: str
+    def __init__(self, video_id: _Optional[str] = ..., upload_id: _Optional[str] = ..., uri: _Optional[str] = ..., bytes: _Optional[int] = ..., event_id: _Optional[str] = ...) -> None: ...

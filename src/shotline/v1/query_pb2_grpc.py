@@ -84,6 +84,11 @@ class QueryServiceStub:
                 request_serializer=shotline_dot_v1_dot_query__pb2.DeployClassifierRequest.SerializeToString,
                 response_deserializer=shotline_dot_v1_dot_query__pb2.Classifier.FromString,
                 _registered_method=True)
+        self.UploadVideo = channel.stream_unary(
+                '/shotline.v1.QueryService/UploadVideo',
+                request_serializer=shotline_dot_v1_dot_query__pb2.UploadVideoRequest.SerializeToString,
+                response_deserializer=shotline_dot_v1_dot_query__pb2.UploadVideoResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -149,6 +154,15 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadVideo(self, request_iterator, context):
+        """Client streaming: one `metadata` message, then the file's bytes as `chunk`s (each well
+        under the 4 MiB message limit; 1 MiB is a good size). The bytes go to the blob store, a
+        videos.uploaded event with a blob:// URI is published, and the ids come back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -201,6 +215,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.DeployClassifier,
                     request_deserializer=shotline_dot_v1_dot_query__pb2.DeployClassifierRequest.FromString,
                     response_serializer=shotline_dot_v1_dot_query__pb2.Classifier.SerializeToString,
+            ),
+            'UploadVideo': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadVideo,
+                    request_deserializer=shotline_dot_v1_dot_query__pb2.UploadVideoRequest.FromString,
+                    response_serializer=shotline_dot_v1_dot_query__pb2.UploadVideoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -473,6 +492,33 @@ class QueryService:
             '/shotline.v1.QueryService/DeployClassifier',
             shotline_dot_v1_dot_query__pb2.DeployClassifierRequest.SerializeToString,
             shotline_dot_v1_dot_query__pb2.Classifier.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadVideo(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/shotline.v1.QueryService/UploadVideo',
+            shotline_dot_v1_dot_query__pb2.UploadVideoRequest.SerializeToString,
+            shotline_dot_v1_dot_query__pb2.UploadVideoResponse.FromString,
             options,
             channel_credentials,
             insecure,
