@@ -15,6 +15,7 @@ import numpy as np
 from prometheus_client import Gauge, Histogram
 
 from services.trainer.learning.classifier import (
+    JOINT_KINDS,
     LinearModel,
     ModelVersion,
     fit_label_model,
@@ -45,8 +46,9 @@ FEED_SIZE = 200
 
 
 def head_for(index: ShotIndex, kind: str) -> str:
-    """Classifiers train on `visual` when the model has it; zero-shot lives in `joint`."""
-    return "visual" if kind == "linear" and "visual" in index.dims else "joint"
+    """Trained classifiers use `visual` when the bundle has it; zero-shot and combined models
+    score the text space, `joint`."""
+    return "visual" if kind not in JOINT_KINDS and "visual" in index.dims else "joint"
 
 
 @dataclass
@@ -79,35 +81,36 @@ class ClassifierPipeline:
         return snap.chunks()
 
     # -- training -------------------------------------------------------------------------
-    def training_set(self, label: str, head: str) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
+    def training_set(self, label: str, heads: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray | None, list[str]]:
+        """The labelled shots' vectors on ``heads`` (one index read) → ({head: X}, y, unknown shot ids)."""
         anns = self.registry.annotations(label)
         if not anns:
-            return None, None, []
-        pks, wanted = [], []
-        for a in anns:
-            vid, idx = parse_shot_id(a.shot_id)
-            pks.append(self.index.pk_of(vid, idx))
-            wanted.append(a.positive)
-        rows = {r.pk: r for r in self.index.get(pks, heads=[head])}
-        X, y, unknown = [], [], []
-        for a, pk, pos in zip(anns, pks, wanted, strict=True):
+            return {}, None, []
+        pks = [self.index.pk_of(*parse_shot_id(a.shot_id)) for a in anns]
+        rows = {r.pk: r for r in self.index.get(pks, heads=heads)}
+        X: dict[str, list[np.ndarray]] = {h: [] for h in heads}
+        y, unknown = [], []
+        for a, pk in zip(anns, pks, strict=True):
             row = rows.get(pk)
             if row is None:
                 unknown.append(a.shot_id)
                 continue
-            X.append(row.vectors[head])
-            y.append(1 if pos else 0)
-        if not X:
-            return None, None, unknown
-        return np.stack(X).astype(np.float32), np.asarray(y, dtype=np.int8), unknown
+            for h in heads:
+                X[h].append(row.vectors[h])
+            y.append(1 if a.positive else 0)
+        if not y:
+            return {}, None, unknown
+        return ({h: np.stack(v).astype(np.float32) for h, v in X.items()}, np.asarray(y, dtype=np.int8), unknown)
 
     def retrain(self, label: str) -> Trained | None:
         t0 = time.perf_counter()
         description = self.registry.meta(label).get("description", "")
-        X, y, unknown = self.training_set(label, head_for(self.index, "linear"))
+        train_head = head_for(self.index, "linear")
+        heads = sorted({train_head, "joint"})
+        X, y, unknown = self.training_set(label, heads)
         text = self.encode_text([description])[0] if description.strip() else None
         try:
-            model = fit_label_model(X, y, text)
+            model = fit_label_model(X.get(train_head), y, text, X_joint=X.get("joint"))
         except BadInput as e:
             log.info("classifier stays untrained", label=label, reason=e.reason, detail=e.message)
             return None
@@ -127,7 +130,8 @@ class ClassifierPipeline:
         LABELS.labels(label, "negative").set(model.n_neg)
         RETRAIN_SECONDS.observe(time.perf_counter() - t0)
         log.info("classifier trained", label=label, version=version, kind=model.kind, ap=model.ap_cv,
-                 positives=model.n_pos, negatives=model.n_neg, deployed=deployed)
+                 ap_trained=meta.ap_trained, ap_zero_shot=meta.ap_zero_shot, ap_combined=meta.ap_combined,
+                 chosen_because=meta.chosen_because, positives=model.n_pos, negatives=model.n_neg, deployed=deployed)
         return Trained(model, meta, deployed, unknown)
 
     # -- scoring --------------------------------------------------------------------------

@@ -9,11 +9,9 @@ import pytest
 from services.trainer.categories import merge, pseudo
 from services.trainer.categories import visual_model as vm
 from services.trainer.categories.inputs import META_DIM, meta_features
-from services.trainer.categories.labels import CategoryLabels, category_label, parse_category_label
 from services.trainer.categories.text_model import SupervisedText
 from shotline.errors import BadInput
 from shotline.taxonomy import load_taxonomy
-from shotline.v1 import events_pb2
 
 
 def _clustered(n: int, n_labels: int, dim: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -81,28 +79,6 @@ def test_merge_union_and_metrics() -> None:
     assert sel.tolist() == [[True, True], [False, False]] and score[0].tolist() == [0.9, 0.7]
     m = merge.metrics(sel, np.array([[1, 0], [0, 1]]))
     assert m["precision"] == 0.5 and m["recall"] == 0.5 and m["coverage"] == 0.5
-
-
-def _event(label: str, *items: tuple[str, int]) -> events_pb2.LabelSubmitted:
-    return events_pb2.LabelSubmitted(label=label, labels=[events_pb2.ShotLabel(shot_id=s, value=v) for s, v in items])
-
-
-def test_label_convention() -> None:
-    tax = load_taxonomy()
-    assert category_label("pets.dogs") == "category:pets.dogs"
-    assert parse_category_label("sunsets", tax) is None  # a user classifier's label
-    with pytest.raises(BadInput) as e:
-        parse_category_label("category:pets.dragons", tax)
-    assert e.value.reason == "unknown_category"
-    labels = CategoryLabels(tax)
-    pos, neg, clr = events_pb2.LABEL_VALUE_POSITIVE, events_pb2.LABEL_VALUE_NEGATIVE, events_pb2.LABEL_VALUE_CLEARED
-    assert labels.apply(_event("category:pets.dogs", ("v1/3", pos), ("v2", neg), ("v3/0", neg))) == 2
-    assert labels.positives("v1") == {"pets.dogs"} and labels.negatives("v2") == {"pets.dogs"}
-    assert labels.negatives("v3") == set()  # a shot without a dog says nothing about the video
-    labels.apply(_event("category:pets.dogs", ("v1", clr)))
-    assert labels.positives("v1") == set()
-    with pytest.raises(BadInput):
-        labels.apply(_event("category:pets.dogs", ("v1/x", pos)))
 
 
 def test_pseudo_labels_prefer_humans_and_skip_unknowns() -> None:

@@ -114,3 +114,89 @@ def test_bad_blob(blob):
 def test_model_version_rejects_bad_label():
     with pytest.raises(BadInput):
         ModelVersion(label="Bad Name", version=1, kind="linear", head="visual", embedding_model="m")
+
+
+# -- the selection policy: never worse than search ---------------------------------------------
+
+def _two_heads(n: int, seed: int, *, visual_signal: float, text_signal: float):
+    """Shots with a `visual` head (64-d) and a `joint` head (16-d) plus a text prompt in the joint
+    space: each head carries the label with its own strength."""
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % 4 == 0).astype(int)  # 25% positives
+    vdir, jdir = rng.normal(size=64), rng.normal(size=16)
+    Xv = rng.normal(size=(n, 64)) + visual_signal * np.outer(y, vdir)
+    Xj = rng.normal(size=(n, 16)) + text_signal * np.outer(y, jdir)
+    norm = lambda M: (M / np.linalg.norm(M, axis=1, keepdims=True)).astype(np.float32)  # noqa: E731
+    return norm(Xv), norm(Xj), y, jdir.astype(np.float32)
+
+
+def test_all_positive_or_no_labels_serve_zero_shot_on_the_joint_head():
+    Xv, Xj, y, text = _two_heads(40, 0, visual_signal=2.0, text_signal=2.0)
+    pos = y == 1
+    m = fit_label_model(Xv[pos], y[pos], text, X_joint=Xj[pos])  # 1280-d visual vs 384-d text: no mismatch
+    assert m.kind == "zero_shot" and m.w.shape == (16,) and m.selection.chosen == "zero_shot"
+    assert "one class" in m.selection.reason and m.selection.ap_trained is None
+    m = fit_label_model(None, None, text)
+    assert m.kind == "zero_shot" and "no shot is labelled" in m.selection.reason
+    neg = y == 0
+    assert fit_label_model(Xv[neg][:6], y[neg][:6], text, X_joint=Xj[neg][:6]).kind == "zero_shot"
+    with pytest.raises(BadInput) as e:
+        fit_label_model(Xv[pos], y[pos], np.ones(32), X_joint=Xj[pos])
+    assert e.value.reason == "dim_mismatch"
+    with pytest.raises(BadInput) as e:
+        fit_label_model(Xv[pos], y[pos], None, X_joint=Xj[pos])
+    assert e.value.reason == "too_few_labels"
+
+
+def test_trained_model_deploys_only_when_its_cv_ap_beats_zero_shot():
+    # Pixels know the concept, the description does not: the trained model wins, by CV.
+    Xv, Xj, y, _ = _two_heads(120, 1, visual_signal=3.0, text_signal=0.0)
+    useless_text = np.random.default_rng(9).normal(size=16).astype(np.float32)
+    m = fit_label_model(Xv, y, useless_text, X_joint=Xj)
+    s = m.selection
+    assert m.kind == "linear" and m.w.shape == (64,)
+    assert s.ap_trained > s.ap_zero_shot + 0.2 and m.ap_cv == s.ap_trained
+    assert s.ap_combined is not None and "trained has the highest AP" in s.reason
+    # The description is exactly right and the pixels are noise: zero-shot stays live.
+    Xv, Xj, y, text = _two_heads(120, 2, visual_signal=0.0, text_signal=4.0)
+    m = fit_label_model(Xv, y, text, X_joint=Xj)
+    s = m.selection
+    assert m.kind in ("zero_shot", "combined") and m.w.shape == (16,)
+    assert s.ap_zero_shot > s.ap_trained and m.ap_cv == max(s.ap_zero_shot, s.ap_combined)
+    if m.kind == "zero_shot":  # rescaled to a logit, it still ranks exactly as the text search does
+        np.testing.assert_array_equal(np.argsort(-m.decision(Xj)), np.argsort(-(Xj @ (text / np.linalg.norm(text)))))
+
+
+def test_ties_and_too_few_labels_keep_zero_shot():
+    # Both heads separate the labels perfectly: equal AP 1.0 → the model closest to search wins.
+    Xv, Xj, y, text = _two_heads(60, 3, visual_signal=8.0, text_signal=8.0)
+    m = fit_label_model(Xv, y, text, X_joint=Xj)
+    s = m.selection
+    assert s.ap_zero_shot == s.ap_trained == 1.0 and m.kind == "zero_shot"
+    assert "no model beats zero-shot" in s.reason
+    # 2 positives: no CV possible, so nothing shows a trained model beats the description.
+    idx = np.r_[np.flatnonzero(y == 1)[:2], np.flatnonzero(y == 0)[:10]]
+    m = fit_label_model(Xv[idx], y[idx], text, X_joint=Xj[idx])
+    assert m.kind == "zero_shot" and m.ap_cv == m.selection.ap_zero_shot and "too few" in m.selection.reason
+    # ... but without a description the labels are all there is.
+    m = fit_label_model(Xv[idx], y[idx], None, X_joint=Xj[idx])
+    assert m.kind == "linear" and "no description" in m.selection.reason
+
+
+def test_combined_model_is_one_joint_head_vector():
+    Xv, Xj, y, text = _two_heads(160, 4, visual_signal=0.0, text_signal=1.0)
+    from services.trainer.learning.classifier import _fit_combined
+    w, b = _fit_combined(Xj.astype(np.float64), y, (text / np.linalg.norm(text)).astype(np.float64), 3.0)
+    assert w.shape == (16,) and np.isfinite(b)
+    assert average_precision(y, Xj @ w + b) > 0.8
+
+
+def test_selection_is_recorded_on_the_version():
+    Xv, Xj, y, _ = _two_heads(80, 5, visual_signal=3.0, text_signal=0.0)
+    m = fit_label_model(Xv, y, np.random.default_rng(1).normal(size=16), X_joint=Xj)
+    meta = ModelVersion.for_model(m, label="reel-7", version=3, head="visual", embedding_model="e")
+    assert (meta.ap_trained, meta.ap_zero_shot, meta.ap_combined) == (
+        m.selection.ap_trained, m.selection.ap_zero_shot, m.selection.ap_combined)
+    assert meta.chosen_because == m.selection.reason and meta.ap == m.ap_cv
+    _, meta2 = model_from_bytes(model_to_bytes(m, meta))
+    assert meta2 == meta

@@ -1,7 +1,16 @@
-"""Binary linear classifiers over shot embeddings: trained (logistic regression) or zero-shot (text prompt).
+"""Binary linear classifiers over shot embeddings: trained, zero-shot, or both combined.
 
-Every model is reduced to ``(w, b)`` so that scoring a catalog is one matrix product per chunk:
-``logit = X @ w + b``. Logit 0 is the decision boundary (class-balanced training).
+- ``linear``: class-balanced logistic regression on the training head (``visual`` when the
+  bundle has it);
+- ``zero_shot``: cosine similarity to the description's text embedding on the ``joint`` head
+  (rescaled to a logit by a 1-d fit when both classes are labelled: same ranking);
+- ``combined``: logistic regression on the ``joint`` head with the zero-shot score as an
+  extra (standardised) feature, folded back into one weight vector.
+
+Every model is reduced to ``(w, b)`` on one head so that scoring a catalog is one matrix product
+per chunk: ``logit = X @ w + b``. Logit 0 is the decision boundary (class-balanced training).
+``fit_label_model`` is the trainer's policy: it estimates by cross-validation the AP of each
+candidate the labels allow and returns the best, with every estimate and the reason attached.
 """
 
 from __future__ import annotations
@@ -24,7 +33,11 @@ from shotline.errors import BadInput
 from .labels import validate_label_name
 from .metrics import average_precision, bootstrap_ap_ci
 
-ModelKind = Literal["linear", "zero_shot"]
+ModelKind = Literal["linear", "zero_shot", "combined"]
+# Which head each kind scores: zero-shot and combined need the text space.
+JOINT_KINDS = ("zero_shot", "combined")
+# Equal CV AP: the one closer to plain search wins (a trained model must beat zero-shot to go live).
+PREFERENCE = ("zero_shot", "combined", "linear")
 
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # inputs are L2-normalised, so useful C sits well above 1
 DEFAULT_C = 3.0  # used when there are too few labels to cross-validate
@@ -40,6 +53,19 @@ _THREADS = ThreadpoolController()
 
 
 @dataclass
+class Selection:
+    """Cross-validated AP of every candidate (None = not possible with these labels) and why
+    ``chosen`` won. The same stratified folds are used for all candidates; zero-shot has no
+    parameters, so its AP is over all labelled shots."""
+
+    chosen: ModelKind
+    reason: str
+    ap_trained: float | None = None
+    ap_zero_shot: float | None = None
+    ap_combined: float | None = None
+
+
+@dataclass
 class LinearModel:
     """``logit = X @ w + b``. ``ap_cv``/``ap_ci`` are cross-validated AP (None if too few labels)."""
 
@@ -52,6 +78,7 @@ class LinearModel:
     n_pos: int = 0
     n_neg: int = 0
     train_seconds: float = 0.0
+    selection: Selection | None = None  # set by fit_label_model: what was compared and why this won
 
     def decision(self, X: np.ndarray) -> np.ndarray:
         return X @ self.w + np.float32(self.b)
@@ -75,6 +102,10 @@ class ModelVersion:
     n_neg: int = 0
     trained_at: float = field(default_factory=time.time)
     train_seconds: float = 0.0
+    ap_trained: float | None = None  # cross-validated AP of each candidate at this retrain
+    ap_zero_shot: float | None = None
+    ap_combined: float | None = None
+    chosen_because: str = ""
 
     def __post_init__(self) -> None:
         validate_label_name(self.label)
@@ -83,9 +114,12 @@ class ModelVersion:
 
     @classmethod
     def for_model(cls, model: LinearModel, *, label: str, version: int, head: str, embedding_model: str) -> ModelVersion:
+        sel = model.selection
         return cls(label=label, version=version, kind=model.kind, head=head, embedding_model=embedding_model,
                    ap=model.ap_cv, ap_ci=model.ap_ci, n_pos=model.n_pos, n_neg=model.n_neg,
-                   train_seconds=model.train_seconds)
+                   train_seconds=model.train_seconds,
+                   ap_trained=sel.ap_trained if sel else None, ap_zero_shot=sel.ap_zero_shot if sel else None,
+                   ap_combined=sel.ap_combined if sel else None, chosen_because=sel.reason if sel else "")
 
 
 def _check_xy(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,24 +208,152 @@ def zero_shot_model(text_embedding: np.ndarray, n_pos: int = 0, n_neg: int = 0) 
     return LinearModel(w=t / norm, b=0.0, kind="zero_shot", n_pos=n_pos, n_neg=n_neg)
 
 
-def fit_label_model(X: np.ndarray | None, y: np.ndarray | None, text_embedding: np.ndarray | None,
-                    seed: int = 0, *, tune: bool = True) -> LinearModel:
-    """The trainer's policy: a linear model when labels allow, else zero-shot from the text prompt.
+def _folds(y: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    k = min(MAX_FOLDS, int(min(y.sum(), len(y) - y.sum())))
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
-    Raises BadInput("too_few_labels") when neither is possible.
+
+def _tuned_oof(fit_oof, y: np.ndarray, folds, grid) -> tuple[float, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Best C of ``grid`` by mean per-fold AP → (C, its out-of-fold scores); ties keep the smaller C."""
+    best_c, best_oof, best_ap = grid[0], None, -1.0
+    for c in grid:
+        oof = fit_oof(c)
+        ap = float(np.mean([average_precision(y[te], oof[te]) for _, te in folds]))
+        if ap > best_ap + 1e-9:
+            best_c, best_oof, best_ap = c, oof, ap
+    return best_c, best_oof
+
+
+def _zs_feature(Xj: np.ndarray, t: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
+    s = Xj[rows] @ t
+    return float(s.mean()), float(s.std()) or 1.0
+
+
+def _fit_combined(Xj: np.ndarray, y: np.ndarray, t: np.ndarray, C: float) -> tuple[np.ndarray, float]:
+    """LR on ``[Xj, (Xj·t − μ)/σ]`` folded into one joint-head ``(w, b)``.
+
+    The standardised zero-shot score costs the regulariser far less than the same direction
+    spread over the embedding dimensions, so it acts as a prior the labels can overrule."""
+    mu, sd = _zs_feature(Xj, t, np.arange(len(y)))
+    Z = np.hstack([Xj, ((Xj @ t - mu) / sd)[:, None]])
+    clf = _fit(Z, y, C)
+    coef = clf.coef_[0]
+    w = coef[:-1] + coef[-1] / sd * t
+    return w.astype(np.float32), float(clf.intercept_[0] - coef[-1] * mu / sd)
+
+
+def _calibrated_zero_shot(t: np.ndarray, s: np.ndarray, y: np.ndarray, n_pos: int, n_neg: int) -> LinearModel:
+    """Zero-shot with a logit scale fitted on the labels (a 1-d balanced LR on the cosine): the
+    ranking is the text search's, but logit 0 becomes a real boundary for the borderline feed."""
+    clf = _fit(s[:, None].astype(np.float64), y, DEFAULT_C * 100)
+    a, b = float(clf.coef_[0][0]), float(clf.intercept_[0])
+    if not (np.isfinite(a) and a > 0):  # labels disagree with the text: keep plain cosine
+        a, b = 1.0, 0.0
+    return LinearModel(w=(a * t).astype(np.float32), b=b, kind="zero_shot", n_pos=n_pos, n_neg=n_neg)
+
+
+def fit_label_model(X: np.ndarray | None, y: np.ndarray | None, text_embedding: np.ndarray | None,
+                    seed: int = 0, *, tune: bool = True, X_joint: np.ndarray | None = None) -> LinearModel:
+    """The trainer's policy: never worse than search.
+
+    ``X`` are the labelled shots on the training head, ``X_joint`` the same shots on the
+    ``joint`` head (defaults to ``X``: single-head bundles), ``text_embedding`` the
+    description on the joint head. Candidates: ``linear`` (needs ≥2 positives and ≥1
+    negative), ``zero_shot`` (needs a description), ``combined`` (needs both). With ≥3 labels
+    per class each candidate's AP is estimated on the same stratified folds and the best is
+    returned (ties: zero_shot, then combined, then linear); with fewer, a description wins
+    (nothing could show a trained model beats it). ``model.selection`` records every AP and
+    the reason. Raises BadInput("too_few_labels") when no candidate is possible and
+    BadInput("dim_mismatch") when the description does not live in ``X_joint``'s space.
     """
+    with _THREADS.limit(limits=1):
+        return _fit_label_model(X, y, text_embedding, seed, tune=tune, X_joint=X_joint)
+
+
+def _fit_label_model(X, y, text_embedding, seed, *, tune, X_joint) -> LinearModel:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
     n_pos = n_neg = 0
     if X is not None and y is not None and len(y):
         X, y = _check_xy(X, y)
+        X_joint = X if X_joint is None else _check_xy(X_joint, y)[0]
         n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-        if n_pos >= MIN_POS_FOR_LINEAR and n_neg >= 1:
-            return train_linear(X, y, seed, tune=tune)
-    if text_embedding is None:
-        raise BadInput("too_few_labels", f"{n_pos} positives / {n_neg} negatives and no text prompt")
-    model = zero_shot_model(text_embedding, n_pos, n_neg)
-    if X is not None and len(X) and model.w.shape[0] != np.shape(X)[1]:
-        raise BadInput("dim_mismatch", f"text embedding dim {model.w.shape[0]} ≠ shot embedding dim {np.shape(X)[1]}")
+    zs = None
+    if text_embedding is not None:
+        zs = zero_shot_model(text_embedding, n_pos, n_neg)
+        if X_joint is not None and len(X_joint) and zs.w.shape[0] != X_joint.shape[1]:
+            raise BadInput("dim_mismatch", f"text embedding dim {zs.w.shape[0]} ≠ joint-head shot embedding dim "
+                                           f"{X_joint.shape[1]}")
+    counts = f"{n_pos} positive / {n_neg} negative"
+    can_train = n_pos >= MIN_POS_FOR_LINEAR and n_neg >= 1
+    if zs is None:
+        if not can_train:
+            raise BadInput("too_few_labels", f"{counts} labels and no description")
+        model = train_linear(X, y, seed, tune=tune)
+        model.selection = Selection("linear", f"trained: no description, so no zero-shot to compare ({counts})",
+                                    ap_trained=model.ap_cv)
+        return model
+    if n_pos == 0 or n_neg == 0:
+        what = "no shot is labelled yet" if n_pos == n_neg == 0 else f"only one class is labelled ({counts})"
+        zs.selection = Selection("zero_shot", f"zero-shot from the description: {what}")
+        return zs
+    t = zs.w.astype(np.float64)
+    Xj = X_joint.astype(np.float64)
+    s = Xj @ t
+    ap_zs = float(average_precision(y, s))
+    if min(n_pos, n_neg) < MIN_PER_CLASS_FOR_CV:
+        model = _calibrated_zero_shot(zs.w, s, y, n_pos, n_neg)
+        model.ap_cv = ap_zs
+        model.selection = Selection("zero_shot", f"zero-shot: fewer than {MIN_PER_CLASS_FOR_CV} labels per class "
+                                    f"({counts}), too few to show a trained model beats it", ap_zero_shot=ap_zs)
+        return model
+    folds = _folds(y, seed)
+    smallest = min(n_pos, n_neg)
+    grid = C_GRID if tune and smallest >= MIN_PER_CLASS_FOR_TUNING else (DEFAULT_C,)
+    Xf = X.astype(np.float64)
+    oof: dict[str, np.ndarray] = {"zero_shot": s}
+    Cs: dict[str, float] = {}
+    if can_train:
+        Cs["linear"], oof["linear"] = _tuned_oof(lambda c: _oof_scores(Xf, y, c, folds), y, folds, grid)
+
+    def combined_oof(c: float) -> np.ndarray:
+        out = np.empty(len(y))
+        for tr, te in folds:
+            w, b = _fit_combined(Xj[tr], y[tr], t, c)
+            out[te] = Xj[te] @ w + b
+        return out
+
+    Cs["combined"], oof["combined"] = _tuned_oof(combined_oof, y, folds, grid)
+    aps = {k: float(average_precision(y, v)) for k, v in oof.items()}
+    best = max(PREFERENCE, key=lambda k: (aps.get(k, -1.0), -PREFERENCE.index(k)))
+    sel = Selection(best, _reason(best, aps, counts, len(folds)), ap_trained=aps.get("linear"),
+                    ap_zero_shot=aps["zero_shot"], ap_combined=aps["combined"])
+    if best == "linear":
+        clf = _fit(Xf, y, Cs["linear"])
+        model = LinearModel(w=clf.coef_[0].astype(np.float32), b=float(clf.intercept_[0]), kind="linear",
+                            C=Cs["linear"], n_pos=n_pos, n_neg=n_neg)
+    elif best == "combined":
+        w, b = _fit_combined(Xj, y, t, Cs["combined"])
+        model = LinearModel(w=w, b=b, kind="combined", C=Cs["combined"], n_pos=n_pos, n_neg=n_neg)
+    else:
+        model = _calibrated_zero_shot(zs.w, s, y, n_pos, n_neg)
+    model.ap_cv = aps[best]
+    model.ap_ci = bootstrap_ap_ci(y, oof[best], seed=seed)
+    model.selection = sel
+    model.train_seconds = time.perf_counter() - t0
     return model
+
+
+def _reason(best: str, aps: dict[str, float], counts: str, k: int) -> str:
+    names = {"linear": "trained", "zero_shot": "zero-shot", "combined": "combined"}
+    table = ", ".join(f"{names[n]} {aps[n]:.3f}" for n in PREFERENCE if n in aps)
+    others = [aps[n] for n in aps if n != best]
+    if best == "zero_shot" and others and max(others) >= aps[best] - 1e-9:
+        why = "no model beats zero-shot"
+    elif best == "zero_shot":
+        why = "zero-shot ranks the labels best"
+    else:
+        why = f"{names[best]} has the highest AP"
+    return f"{why} ({k}-fold CV AP: {table}; {counts})"
 
 
 def model_to_bytes(model: LinearModel, meta: ModelVersion) -> bytes:
