@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from services.trainer.categories.service import CategoryService
-from services.trainer.categories.train import day_one
+from services.trainer.categories.train import running_model
 from services.trainer.handler import SERVICE, TrainerHandler
 from services.trainer.realtime_categories import RealtimeCategories
 from services.trainer.pipeline import ClassifierPipeline
@@ -43,10 +42,8 @@ def main() -> None:
                                   encoder.encode_text, s.video_aggregate,
                                   snapshot_dir=(s.run_dir / "trainer" / "snapshots") if s.vector_snapshot else None)
     taxonomy = load_taxonomy(s.taxonomy_path)
-    if s.category_model_dir is not None:
-        categories = CategoryService.load(s.category_model_dir, encoder.encode_text, taxonomy)
-    else:
-        categories = day_one(taxonomy, encoder.encode_text)
+    categories = running_model(s.category_model_dir, taxonomy, encoder.encode_text,
+                               text_model_id=f"{info.model.model_id}:{info.model.version}")
     handler = TrainerHandler(s, registry, pipeline, debounce_seconds=s.debounce_seconds,
                              drift_interval=s.drift_interval_seconds,
                              categories=RealtimeCategories(s, categories, index, registry))

@@ -2,18 +2,20 @@
 
 Reads the video's shot vectors back from the index, classifies with the current category
 model, stores the result in the Redis read model (the ad-serving hot path reads it with one
-round trip) and publishes `videos.classified`. Idempotent: a redelivery rewrites the same doc.
+round trip; the backfill writes the same document through the same call) and publishes
+`videos.classified`. The video's text is kept too, so a backfill with a newer model can use it. Idempotent: a redelivery rewrites the same doc.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
 import numpy as np
 from prometheus_client import Counter, Histogram
 
 from services.trainer.categories.inputs import VideoText
-from services.trainer.categories.messages import category_scores, video_classified
+from services.trainer.categories.messages import read_model_doc, video_classified
 from services.trainer.categories.service import CategoryService
 from shotline import topics
 from shotline.index import ShotIndex
@@ -43,15 +45,12 @@ class RealtimeCategories:
         rows = sorted(self.index.get(pks, heads=heads), key=lambda r: r.shot_index) if pks else []
         vectors = {h: np.stack([r.vectors[h] for r in rows]) if rows else np.zeros((0, d), np.float32)
                    for h, d in self.index.dims.items()}
-        result = self.service.classify(video_id, vectors, VideoText.from_proto(ev.text),
-                                       duration_ms=ev.video.duration_ms, catalog_id=ev.catalog_id)
+        text = VideoText.from_proto(ev.text)
+        result = self.service.classify(video_id, vectors, text, duration_ms=ev.video.duration_ms,
+                                       catalog_id=ev.catalog_id)
         latency = max(0.0, time.time() - ev.meta.occurred_at.ToNanoseconds() / 1e9)
-        self.registry.set_video_categories(video_id, {
-            "categories": [{"category_id": c.category_id, "name": c.name, "score": c.score,
-                            "threshold": c.threshold, "source": c.source} for c in category_scores(result)],
-            "taxonomy_version": result.taxonomy_version, "model_versions": result.model_versions,
-            "classified_at_ms": int(time.time() * 1000), "upload_id": ev.upload_id,
-        })
+        self.registry.set_video_text(video_id, asdict(text))  # for the backfill: the shot index holds no text
+        self.registry.set_video_categories(video_id, read_model_doc(result, ev.upload_id))
         LATENCY.observe(latency)
         VIDEOS.labels("categorised" if result.categories else "no_category").inc()
         msg = video_classified(result, "trainer", latency, ev.meta.trace_id)

@@ -14,7 +14,14 @@ Key layout (all under `shotline:`):
   label:<l>:reference                 JSON list of catalog scores at deploy time (drift reference)
   label:<l>:recent                    list of recent real-time scores (capped)
   video:<vid>:classifiers             hash label → {"version", "score"}
-  video:<vid>:categories              JSON of the video's categories (ad-serving hot path)
+  video:<vid>:categories              JSON of the video's categories (ad-serving hot path), written by the
+                                      real-time path and the backfill alike; model_versions.categories
+                                      is the category model that produced it
+  video:<vid>:text                    JSON {title, description, language, metadata} seen at upload (the
+                                      backfill re-classifies with it; the shot index holds no text)
+  backfill:<scope>:<version>:total    videos planned for a backfill with category model <version>
+  backfill:<scope>:<version>:done     set of videos finished (classified or found already done)
+  backfill:<scope>:<version>:log      list: one entry per video the backfill classified (audit)
   trainer:dirty                       zset label → time of its latest label event (debounce)
 """
 
@@ -254,6 +261,48 @@ class Registry:
 
     def set_video_categories(self, video_id: str, doc: dict[str, Any]) -> None:
         self._call(self.r.set, _k("video", video_id, "categories"), json.dumps(doc))
+
+    def categories_versions(self, video_ids: list[str]) -> dict[str, str | None]:
+        """Category model version behind each video's stored categories (None: not classified)."""
+        out: dict[str, str | None] = {}
+        for start in range(0, len(video_ids), 1000):
+            chunk = video_ids[start:start + 1000]
+            docs = self._call(self.r.mget, [_k("video", v, "categories") for v in chunk])
+            for vid, raw in zip(chunk, docs, strict=True):
+                out[vid] = (json.loads(raw).get("model_versions") or {}).get("categories") if raw else None
+        return out
+
+    def set_video_text(self, video_id: str, text: dict[str, Any]) -> None:
+        self._call(self.r.set, _k("video", video_id, "text"), json.dumps(text))
+
+    def video_text(self, video_id: str) -> dict[str, Any]:
+        raw = self._call(self.r.get, _k("video", video_id, "text"))
+        return json.loads(raw) if raw else {}
+
+    # -- category backfill progress ---------------------------------------------------------
+    def backfill_plan(self, scope: str, version: str, total: int) -> None:
+        self._call(self.r.set, _k("backfill", scope, version, "total"), total)
+
+    def backfill_done(self, scope: str, version: str, video_ids: list[str], classified: bool = False) -> None:
+        """Mark videos finished; ``classified`` ones are also logged (one entry per classification)."""
+        if not video_ids:
+            return
+        pipe = self.r.pipeline()
+        pipe.sadd(_k("backfill", scope, version, "done"), *video_ids)
+        if classified:
+            pipe.rpush(_k("backfill", scope, version, "log"), *video_ids)
+        self._call(pipe.execute)
+
+    def backfill_progress(self, scope: str, version: str) -> tuple[int, int]:
+        """(done, total) of a backfill."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.scard(_k("backfill", scope, version, "done"))
+        pipe.get(_k("backfill", scope, version, "total"))
+        done, total = self._call(pipe.execute)
+        return int(done), int(total or 0)
+
+    def backfill_log(self, scope: str, version: str) -> list[str]:
+        return [v.decode() for v in self._call(self.r.lrange, _k("backfill", scope, version, "log"), 0, -1)]
 
     # -- plumbing ---------------------------------------------------------------------------
     @staticmethod

@@ -8,7 +8,9 @@ stack must end up with in Milvus, no more, no fewer.
 
 Special clips:
 - a *1-frame tail*: N frames of one source and then a single frame of another, so the video
-  ends on a one-frame shot (N is chosen off the keyframe-candidate grid, the hard case);
+  ends on a cut one frame before its end (N off the keyframe-candidate grid, the hard case).
+  The segmenter merges such a tail into the shot before; what the suite requires is that the
+  offline shots cover every frame and that the stack indexes exactly those shots;
 - a *long* video: segmenting it takes longer than the segmenter's max poll interval;
 - a *corrupt* file: a real clip whose container header is overwritten, which `segment_video`
   rejects with a decode/format reason (the reason the DLQ must carry).
@@ -52,6 +54,7 @@ class Clip:
     shots: list[str] = field(default_factory=list)  # expected shot ids, from the offline run
     frame_count: int = 0
     last_shot_frames: int = 0
+    covers_every_frame: bool = False  # shots are contiguous from frame 0 to the last frame
     offline_seconds: float = 0.0
     bad_reason: str | None = None  # offline BadInput reason (corrupt files)
 
@@ -95,6 +98,9 @@ def offline_truth(clip: Clip) -> Clip:
     clip.shots = [shot_id(clip.video_id, s.index) for s in res.shots]
     clip.frame_count = res.frame_count
     clip.last_shot_frames = res.shots[-1].end_frame - res.shots[-1].start_frame if res.shots else 0
+    bounds = [(s.start_frame, s.end_frame) for s in res.shots]
+    clip.covers_every_frame = bool(bounds) and bounds[0][0] == 0 and bounds[-1][1] == res.frame_count and all(
+        a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
     return clip
 
 
@@ -163,14 +169,17 @@ def build_tail(dest: Path, video_id: str, head_frames: int, width: int = 320, he
     return clip
 
 
-def build_long(dest: Path, video_id: str) -> Clip:
-    """The 60 s 720p fixture (the montage looped), as it is: the longest real video we have."""
+def build_long(dest: Path, video_id: str, loops: int = 2) -> Clip:
+    """The 60 s 720p fixture (the montage looped) played `loops` times, stream-copied."""
     src = FIXTURES / LONG_SOURCE
     if not src.exists():
         raise ClipError(f"fixture {src} missing: run `make setup`")
     out = dest / f"{video_id}.mp4"
-    shutil.copyfile(src, out)
-    return offline_truth(Clip(video_id, out, "long", f"{LONG_SOURCE} (60 s 720p)"))
+    if loops <= 1:
+        shutil.copyfile(src, out)
+    else:
+        _ffmpeg("-stream_loop", str(loops - 1), "-i", str(src), "-c", "copy", "-an", str(out))
+    return offline_truth(Clip(video_id, out, "long", f"{LONG_SOURCE} x{loops} ({60 * loops} s 720p)"))
 
 
 def build_drip_clip(dest: Path, video_id: str) -> Clip:

@@ -3,55 +3,60 @@
     python -m services.trainer.categories.backfill plan [--catalog-id C]   # publish requests
     python -m services.trainer.categories.backfill work                    # a worker (run N)
     python -m services.trainer.categories.backfill progress                # tqdm until done
+    python -m services.trainer.categories.backfill run [--workers N]       # all three: `make backfill`
+
+The model is the running one: the artefact in ``SHOTLINE_CATEGORY_MODEL_DIR`` when set, else
+the same zero-shot day-one model the trainer serves (``train.day_one``), so a fresh stack
+needs no configuration.
 
 Partitioned and parallel through Kafka: the planner publishes one request per video to
 ``<prefix>.categories.backfill`` keyed by video id; workers in one consumer group split its
 partitions (``shotline.worker``: at-least-once, offsets committed after results are stored).
-Checkpoints: committed offsets (a restarted worker resumes where its group stopped) and Redis
-(``categories:<video>`` holds the model version that produced it; ``backfill:<version>:done``
-is the set of finished videos). A re-plan or a redelivery skips videos already classified by
-the same model version, so stopping and restarting never duplicates work or results.
+Results go through the same read-model call as the real-time path
+(``Registry.set_video_categories``), so ``GetVideoCategories`` serves them at once.
+Checkpoints: committed offsets (a restarted worker resumes where its group stopped) and the
+read model (each video's categories name the model version that produced them; the backfill's
+done set per version). A re-plan or a redelivery skips videos already classified by the same
+model version, so stopping and restarting never duplicates work or results.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import redis
 import typer
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from tqdm import tqdm
 
-from services.trainer.categories import store
-from services.trainer.categories.messages import video_classified
 from services.trainer.categories.inputs import VideoText
+from services.trainer.categories.messages import read_model_doc, video_classified
 from services.trainer.categories.service import CategoryService, Request
+from services.trainer.categories.train import running_model
 from shotline import stores, topics
 from shotline.errors import BadInput
 from shotline.events import validate_video_id
 from shotline.index import SearchFilter, ShotIndex
 from shotline.models import load_bundle
+from shotline.registry import Registry
 from shotline.settings import Settings
+from shotline.taxonomy import load_taxonomy
 from shotline.worker import Output, run_service
 
 TOPIC = topics.CATEGORIES_BACKFILL
 SERVICE = "categories-backfill"
-ENV_MODEL_DIR = "SHOTLINE_CATEGORY_MODEL_DIR"
 app = typer.Typer(add_completion=False)
 
 
-def done_key(prefix: str, version: str) -> str:
-    return f"{prefix}:backfill:{version}:done"
+class BackfillSettings(Settings):
+    """The trainer's category settings (same variables): the backfill runs the model it serves."""
 
-
-def total_key(prefix: str, version: str) -> str:
-    return f"{prefix}:backfill:{version}:total"
+    category_model_dir: Path | None = None  # a trained category artefact; unset = zero-shot day-one model
+    taxonomy_path: Path | None = None       # unset = the bundled taxonomy
 
 
 def catalog_videos(index: ShotIndex, head: str, catalog_id: str | None) -> list[str]:
@@ -63,39 +68,43 @@ def catalog_videos(index: ShotIndex, head: str, catalog_id: str | None) -> list[
     return sorted(seen)
 
 
-def plan(settings: Settings, index: ShotIndex, r: redis.Redis, version: str, head: str,
+def plan(settings: Settings, index: ShotIndex, registry: Registry, version: str, head: str,
          catalog_id: str | None = None, producer: KafkaProducer | None = None) -> tuple[int, int]:
-    """Publish one request per video not yet done with ``version``. Returns (published, skipped)."""
+    """Publish one request per video not yet classified by ``version``. Returns (published, skipped)."""
     videos = catalog_videos(index, head, catalog_id)
-    prefix = settings.topic_prefix
-    r.set(total_key(prefix, version), len(videos))
+    scope = settings.topic_prefix
+    registry.backfill_plan(scope, version, len(videos))
+    stored = registry.categories_versions(videos)
+    done = [v for v in videos if stored[v] == version]
+    registry.backfill_done(scope, version, done)
     own = producer is None
     producer = producer or KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=20)
-    published = skipped = 0
-    for vid in tqdm(videos, desc="planning", unit="video"):
-        if store.stored_version(r, prefix, vid) == version:
-            r.sadd(done_key(prefix, version), vid)
-            skipped += 1
-            continue
+    published = 0
+    for vid in tqdm([v for v in videos if stored[v] != version], desc="planning", unit="video"):
         body = json.dumps({"video_id": vid, "model_version": version}).encode()
         producer.send(settings.topic(TOPIC), key=vid.encode(), value=body)
         published += 1
     producer.flush()
     if own:
         producer.close()
-    return published, skipped
+    return published, len(done)
 
 
 class BackfillHandler:
     """Classifies a poll's worth of videos in one batch (one ORT call, one text-encoder call)."""
 
-    def __init__(self, settings: Settings, service: CategoryService, index: ShotIndex, r: redis.Redis,
+    def __init__(self, settings: Settings, service: CategoryService, index: ShotIndex, registry: Registry,
                  text_lookup: Callable[[str], VideoText] | None = None):
-        """``text_lookup``: video id → its title/description/language (the shot index holds no
-        text; plug in the metadata store). Without it the backfill classifies from pixels only."""
-        self.settings, self.svc, self.index, self.r = settings, service, index, r
-        self.text_lookup = text_lookup or (lambda _vid: VideoText())
-        self.prefix = settings.topic_prefix
+        """``text_lookup``: video id → its title/description/language; by default the text the
+        real-time path kept at upload (none: the video is classified from pixels only)."""
+        self.settings, self.svc, self.index, self.registry = settings, service, index, registry
+        self.text_lookup = text_lookup or self._stored_text
+        self.scope = settings.topic_prefix
+
+    def _stored_text(self, video_id: str) -> VideoText:
+        d = self.registry.video_text(video_id)
+        return VideoText(title=d.get("title", ""), description=d.get("description", ""),
+                         language=d.get("language", ""), metadata=d.get("metadata") or {})
 
     def _parse(self, record: ConsumerRecord) -> str:
         try:
@@ -104,7 +113,8 @@ class BackfillHandler:
         except (ValueError, KeyError, TypeError) as e:
             raise BadInput("malformed_event", f"not a backfill request: {e}") from e
 
-    def _request(self, vid: str) -> Request:
+    def _request(self, vid: str) -> tuple[Request, str]:
+        """The video's request and the upload id its shots came from."""
         shots = self.index.video_shots(vid)
         heads = sorted({self.svc.m.head, "joint"} & set(self.index.dims))  # joint feeds the visual zero-shot
         full = self.index.get([s.pk for s in shots], heads=heads) if shots else []
@@ -113,73 +123,107 @@ class BackfillHandler:
                    else np.zeros((0, self.index.dims[h]), np.float32) for h in heads}
         duration = max((s.end_ms for s in full), default=0)
         catalog = full[0].catalog_id if full else ""
-        return Request(vid, vectors, self.text_lookup(vid), duration, catalog)
+        return Request(vid, vectors, self.text_lookup(vid), duration, catalog), (full[0].video_version if full else "")
 
     def handle(self, record: ConsumerRecord) -> list[Output]:
         return self.handle_batch([record])
 
     def handle_batch(self, records: Sequence[ConsumerRecord]) -> list[Output]:
         version = self.svc.version
-        todo = []
-        for rec in records:
-            vid = self._parse(rec)
-            if store.stored_version(self.r, self.prefix, vid) == version:
-                self.r.sadd(done_key(self.prefix, version), vid)  # redelivered / already done
-            elif vid not in todo:
-                todo.append(vid)
+        vids = list(dict.fromkeys(self._parse(rec) for rec in records))
+        stored = self.registry.categories_versions(vids)
+        already = [v for v in vids if stored[v] == version]  # redelivered / classified meanwhile
+        self.registry.backfill_done(self.scope, version, already)
+        todo = [v for v in vids if stored[v] != version]
         if not todo:
             return []
         started = time.perf_counter()
-        results = self.svc.classify_batch([self._request(v) for v in todo])
+        requests, upload_ids = zip(*(self._request(v) for v in todo), strict=True)
+        results = self.svc.classify_batch(list(requests))
         outs = []
-        for res in results:
-            store.write(self.r, self.prefix, res, version)
-            self.r.sadd(done_key(self.prefix, version), res.video_id)
-            self.r.rpush(f"{self.prefix}:backfill:{version}:log", res.video_id)  # audit: one entry per classification
+        for res, upload_id in zip(results, upload_ids, strict=True):
+            self.registry.set_video_categories(res.video_id, read_model_doc(res, upload_id))
             msg = video_classified(res, SERVICE, time.perf_counter() - started)
             outs.append(Output.event(self.settings.topic(topics.VIDEOS_CLASSIFIED), res.video_id, msg))
+        self.registry.backfill_done(self.scope, version, [r.video_id for r in results], classified=True)
         return outs
 
 
-def _load(settings: Settings) -> tuple[CategoryService, ShotIndex, redis.Redis]:
-    model_dir = os.environ.get(ENV_MODEL_DIR)
-    if not model_dir:
-        raise BadInput("no_category_model", f"set {ENV_MODEL_DIR} to a category artefact directory")
+def _load(settings: BackfillSettings) -> tuple[CategoryService, ShotIndex, Registry]:
     bundle = load_bundle(settings.bundle_path, settings.ort_providers or None)
-    svc = CategoryService.load(Path(model_dir), bundle.encode_text, text_model_id=f"{bundle.model_id}:{bundle.version}")
+    svc = running_model(settings.category_model_dir, load_taxonomy(settings.taxonomy_path), bundle.encode_text,
+                        text_model_id=f"{bundle.model_id}:{bundle.version}")
     index = stores.shot_index(settings, bundle.model_id, bundle.dims)
-    return svc, index, stores.redis_client(settings)
+    return svc, index, Registry(stores.redis_client(settings))
 
 
 @app.command("plan")
 def plan_cmd(catalog_id: str = typer.Option("", help="only this catalog (default: all indexed videos)")) -> None:
-    settings = Settings()
-    svc, index, r = _load(settings)
-    published, skipped = plan(settings, index, r, svc.version, svc.m.head, catalog_id or None)
-    print(f"model {svc.version}: published {published}, skipped {skipped} already done")
+    settings = BackfillSettings()
+    svc, index, registry = _load(settings)
+    published, skipped = plan(settings, index, registry, svc.version, svc.m.head, catalog_id or None)
+    print(f"category model {svc.version}: published {published}, skipped {skipped} already done")
 
 
 @app.command("work")
 def work_cmd() -> None:
-    settings = Settings()
-    svc, index, r = _load(settings)
-    run_service(settings, SERVICE, topics.SUBSCRIPTIONS[SERVICE], BackfillHandler(settings, svc, index, r))
+    settings = BackfillSettings()
+    svc, index, registry = _load(settings)
+    run_service(settings, SERVICE, topics.SUBSCRIPTIONS[SERVICE], BackfillHandler(settings, svc, index, registry))
+
+
+def watch(registry: Registry, scope: str, version: str, timeout_s: float, alive: Callable[[], bool] = lambda: True) -> bool:
+    """A tqdm bar over the backfill's done set until every planned video is done (True), the
+    timeout passes or ``alive()`` turns false (False)."""
+    done, total = registry.backfill_progress(scope, version)
+    deadline = time.monotonic() + timeout_s
+    with tqdm(total=total, initial=done, desc=f"backfill {version}", unit="video") as bar:
+        while True:
+            done, total = registry.backfill_progress(scope, version)
+            bar.total = total
+            bar.update(done - bar.n)
+            if done >= total:
+                return True
+            if time.monotonic() >= deadline or not alive():
+                return False
+            time.sleep(1.0)
 
 
 @app.command("progress")
 def progress_cmd(timeout_s: float = 3600.0) -> None:
-    settings = Settings()
-    svc, _, r = _load(settings)
-    p = settings.topic_prefix
-    total = int(r.get(total_key(p, svc.version)) or 0)
-    deadline = time.monotonic() + timeout_s
-    with tqdm(total=total, desc=f"backfill {svc.version}", unit="video") as bar:
-        while time.monotonic() < deadline:
-            done = r.scard(done_key(p, svc.version))
-            bar.update(done - bar.n)
-            if done >= total:
-                return
-            time.sleep(1.0)
+    settings = BackfillSettings()
+    svc, _, registry = _load(settings)
+    if not watch(registry, settings.topic_prefix, svc.version, timeout_s):
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_cmd(workers: int = typer.Option(2, min=1, help="worker processes (they split the topic's partitions)"),
+            catalog_id: str = typer.Option("", help="only this catalog (default: all indexed videos)"),
+            timeout_s: float = 24 * 3600.0) -> None:
+    """Plan, run workers with a progress bar until every video is done, stop them. Interrupted
+    (Ctrl-C), the workers commit what they finished: run it again to resume."""
+    import signal
+    import subprocess
+    import sys
+
+    settings = BackfillSettings()
+    svc, index, registry = _load(settings)
+    published, skipped = plan(settings, index, registry, svc.version, svc.m.head, catalog_id or None)
+    print(f"category model {svc.version}: published {published}, skipped {skipped} already done", flush=True)
+    procs = [subprocess.Popen([sys.executable, "-m", "services.trainer.categories.backfill", "work"])
+             for _ in range(workers if published else 0)]
+    try:
+        ok = watch(registry, settings.topic_prefix, svc.version, timeout_s,
+                   alive=lambda: all(p.poll() is None for p in procs))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(120)
+    if not ok:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from services.trainer.categories.service import CategoryResult
 from shotline.events import new_meta
 from shotline.v1 import common_pb2, events_pb2
@@ -18,3 +20,14 @@ def video_classified(result: CategoryResult, producer: str, latency_seconds: flo
         meta=new_meta(result.video_id, producer, trace_id), categories=category_scores(result),
         taxonomy_version=result.taxonomy_version, model_versions=result.model_versions,
         latency_seconds=latency_seconds)
+
+
+def read_model_doc(result: CategoryResult, upload_id: str = "") -> dict:
+    """What ``GetVideoCategories`` serves (``Registry.set_video_categories``): the same document
+    whether the real-time path or the backfill classified the video."""
+    return {
+        "categories": [{"category_id": h.id, "name": h.name, "score": h.score, "threshold": h.threshold,
+                        "source": h.source} for h in result.categories],
+        "taxonomy_version": result.taxonomy_version, "model_versions": dict(result.model_versions),
+        "classified_at_ms": int(time.time() * 1000), "upload_id": upload_id,
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -104,7 +105,8 @@ def fit(taxonomy: Taxonomy, encode_text: EncodeText, train: Sequence[Example], v
     return svc, models.info
 
 
-def day_one(taxonomy: Taxonomy, encode_text: EncodeText, threshold: float = 0.9) -> CategoryService:
+def day_one(taxonomy: Taxonomy, encode_text: EncodeText, threshold: float = 0.9,
+            text_model_id: str = "minilm") -> CategoryService:
     """A service before any labels exist: text and visual zero-shot with default calibration
     and one conservative threshold for every category (nothing validated it: precision is
     unknown until a labelled validation set exists; then use ``fit``)."""
@@ -116,4 +118,14 @@ def day_one(taxonomy: Taxonomy, encode_text: EncodeText, threshold: float = 0.9)
                             thresholds={"text": flat, "visual": flat_vis, "meta": merge.Thresholds()},
                             meta=None, policy="union", visual_zero_shot=ZeroShotText(zs.E[vis]),
                             info={"day_one": True, "threshold": threshold})
-    return CategoryService(models, encode_text)
+    return CategoryService(models, encode_text, text_model_id)
+
+
+def running_model(model_dir: Path | None, taxonomy: Taxonomy, encode_text: EncodeText,
+                  text_model_id: str = "minilm") -> CategoryService:
+    """The category model a deployment serves: the trained artefact in ``model_dir`` when given,
+    else the zero-shot day-one model. The trainer's real-time path and the backfill both call
+    this, so they classify with the same model (and record the same version)."""
+    if model_dir is not None:
+        return CategoryService.load(model_dir, encode_text, taxonomy, text_model_id=text_model_id)
+    return day_one(taxonomy, encode_text, text_model_id=text_model_id)
