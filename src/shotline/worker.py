@@ -136,7 +136,11 @@ class _Rebalance(ConsumerRebalanceListener):
     def on_partitions_assigned(self, assigned):  # type: ignore[no-untyped-def]
         # Pause state does not survive a rebalance: re-pause what is still in flight or delayed.
         log.info("partitions assigned", partitions=len(assigned))
-        self.worker._apply_pauses()
+        try:
+            self.worker._apply_pauses()
+        except Exception as e:  # kafka-python swallows listener errors: say so
+            log.error("re-pausing after a rebalance failed", error=repr(e))
+            raise
 
 
 def _header(record: ConsumerRecord, name: str) -> str | None:

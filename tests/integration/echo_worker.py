@@ -40,6 +40,7 @@ class EchoHandler:
             if fails < 0 or tried <= fails:
                 raise RetryableInput("fetch_unreachable", f"{item}: try {tried} failed")
         self.r.rpush(f"{self.p}:started", item)
+        print(f"started {item} p{record.partition} o{record.offset} {record.topic}", flush=True)
         time.sleep(float(body.get("sleep", 0)))
         self.r.rpush(f"{self.p}:deliveries", item)
         self.r.set(f"{self.p}:effect:{item}", os.getpid(), nx=True)

@@ -230,7 +230,9 @@ def test_work_longer_than_the_poll_interval_runs_once_while_other_partitions_flo
         r = redis.Redis.from_url(stack.redis)
         p.send(f"{prefix}.echo.in", partition=0, key=b"a", value=json.dumps({"id": "long", "sleep": 12}).encode())
         p.flush()
-        wait_for(lambda: r.lrange(f"{prefix}:started", 0, -1) == [b"long"], 60, what="long record started")
+        wait_for(lambda: r.lrange(f"{prefix}:started", 0, -1), 60, what="long record started")
+        time.sleep(1)
+        assert r.lrange(f"{prefix}:started", 0, -1) == [b"long"]
         for i in range(3):
             p.send(f"{prefix}.echo.in", partition=1, key=b"b", value=json.dumps({"id": f"p1-{i}"}).encode())
         p.send(f"{prefix}.echo.in", partition=0, key=b"a", value=json.dumps({"id": "p0-after"}).encode())
