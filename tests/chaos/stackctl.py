@@ -66,6 +66,9 @@ class ChaosStack:
             conf.write_text(self._with_env(conf.read_text()))
             exe = shutil.which("supervisord", path=str(Path(sys.executable).parent)) or "supervisord"
             subprocess.run([exe, "-c", str(conf)], check=True)
+            # supervisord daemonizes: until its pid file is written, `local.up` would start another.
+            _wait("supervisord", lambda: local._supervisord_pid(self.run) and (self.run / "supervisor.sock").exists(), 30,
+                  interval=0.1)
         self.ep = local.up(self.st, with_services=True)
         return self.ep
 
