@@ -30,7 +30,7 @@ def main() -> None:
     model = load_bundle(s.bundle_path, s.ort_providers or None)
     logs.get("encoder").info("model loaded", model=model.model_id, version=model.version,
                              provider=model.provider, heads=model.dims)
-    encoder = ShotEncoder(model, open_blob_store(s.blob_dir))
+    encoder = ShotEncoder(model, open_blob_store(s))
     server = GrpcServer(f"{s.encoder_address}", [encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name],
                         token=s.api_token.get_secret_value() if s.api_token else None)
     encoder_pb2_grpc.add_EncoderServiceServicer_to_server(

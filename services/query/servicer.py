@@ -236,11 +236,17 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
 
     def ListAnnotations(self, request: query_pb2.ListAnnotationsRequest, context: grpc.ServicerContext):  # noqa: N802
         label = self._known(request.label)
-        return query_pb2.ListAnnotationsResponse(label=label, annotations=[
-            query_pb2.Annotation(shot_id=a.shot_id, annotator=a.annotator, labelled_at_ms=a.ts_ms,
-                                 value=events_pb2.LABEL_VALUE_POSITIVE if a.positive else events_pb2.LABEL_VALUE_NEGATIVE)
-            for a in self.registry.annotations(label)
-        ])
+
+        def ann(a, **detached) -> query_pb2.Annotation:  # type: ignore[no-untyped-def]
+            return query_pb2.Annotation(
+                shot_id=a.shot_id, annotator=a.annotator, labelled_at_ms=a.ts_ms,
+                value=events_pb2.LABEL_VALUE_POSITIVE if a.positive else events_pb2.LABEL_VALUE_NEGATIVE, **detached)
+
+        live = [ann(a) for a in self.registry.annotations(label)]
+        replaced = [ann(d.annotation, detached=True, detached_upload_id=d.old_upload_id,
+                        replaced_by_upload_id=d.new_upload_id, detached_at_ms=d.detached_ms)
+                    for d in self.registry.detached_annotations(label)]
+        return query_pb2.ListAnnotationsResponse(label=label, annotations=live + replaced)
 
     def _classifier(self, label: str) -> query_pb2.Classifier:
         anns = self.registry.annotations(label)

@@ -24,6 +24,8 @@ class SegmenterSettings(Settings):
     download_timeout_seconds: float = Field(30.0, gt=0)  # connect / per read, http(s) sources
     download_deadline_seconds: float = Field(1800.0, gt=0)  # a whole http(s) download
     batch_max_records: int = Field(1, ge=1)  # videos are big: one per poll keeps rebalances quick
+    # Two videos at once: an hour-long upload holds only its own partition, the rest flow.
+    worker_concurrency: int = Field(2, ge=1, le=64)
 
 
 def main() -> None:

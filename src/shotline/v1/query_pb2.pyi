@@ -217,16 +217,24 @@ class ListAnnotationsRequest(_message.Message):
     def __init__(self, label: _Optional[str] = ...) -> None: ...
 
 class Annotation(_message.Message):
-    __slots__ = ("shot_id", "value", "annotator", "labelled_at_ms")
+    __slots__ = ("shot_id", "value", "annotator", "labelled_at_ms", "detached", "detached_upload_id", "replaced_by_upload_id", "detached_at_ms")
     SHOT_ID_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     ANNOTATOR_FIELD_NUMBER: _ClassVar[int]
     LABELLED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    DETACHED_FIELD_NUMBER: _ClassVar[int]
+    DETACHED_UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_BY_UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    DETACHED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     shot_id: str
     value: _events_pb2.LabelValue
     annotator: str
     labelled_at_ms: int
-    def __init__(self, shot_id: _Optional[str] = ..., value: _Optional[_Union[_events_pb2.LabelValue, str]] = ..., annotator: _Optional[str] = ..., labelled_at_ms: _Optional[int] = ...) -> None: ...
+    detached: bool
+    detached_upload_id: str
+    replaced_by_upload_id: str
+    detached_at_ms: int
+    def __init__(self, shot_id: _Optional[str] = ..., value: _Optional[_Union[_events_pb2.LabelValue, str]] = ..., annotator: _Optional[str] = ..., labelled_at_ms: _Optional[int] = ..., detached: _Optional[bool] = ..., detached_upload_id: _Optional[str] = ..., replaced_by_upload_id: _Optional[str] = ..., detached_at_ms: _Optional[int] = ...) -> None: ...
 
 class ListAnnotationsResponse(_message.Message):
     __slots__ = ("label", "annotations")
