@@ -1,0 +1,1 @@
+"""The annotator console: an HTTP backend-for-frontend over the public QueryService."""
