@@ -29,7 +29,7 @@ from shotline.stack.milvus import MilvusLiteServer
 
 log = logs.get("shotline.stack")
 
-SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query")
+SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query", "console")
 # Settings a user exports for `stack up` that the services must see too.
 PASSTHROUGH = ("SHOTLINE_MODEL_DIR", "SHOTLINE_MODEL_BUNDLE", "SHOTLINE_ORT_PROVIDERS", "SHOTLINE_API_TOKEN",
                "SHOTLINE_LOG_LEVEL", "SHOTLINE_LOG_JSON", "SHOTLINE_INDEX_TYPE", "SHOTLINE_GRPC_WORKERS", "MILVUS_TOKEN",
@@ -54,7 +54,8 @@ class StackSettings(BaseSettings):
     redis_port: int = 6379
     query_port: int = 50051
     encoder_port: int = 50052
-    metrics_port_base: int = 9401  # segmenter, encoder, indexer, trainer, query = base + i
+    console_port: int = 8080  # the annotator web app (http://127.0.0.1:8080/)
+    metrics_port_base: int = 9401  # segmenter, encoder, indexer, trainer, query, console = base + i
     partitions: int = 6
     ready_timeout_seconds: float = 180.0
 
@@ -127,6 +128,7 @@ def service_env(st: StackSettings, ep: Endpoints, service: str) -> dict[str, str
         "SHOTLINE_METRICS_PORT": str(st.metrics_port(service)),
         "SHOTLINE_QUERY_ADDRESS": f"127.0.0.1:{st.query_port}",
         "SHOTLINE_ENCODER_ADDRESS": f"127.0.0.1:{st.encoder_port}",
+        "SHOTLINE_CONSOLE_PORT": str(st.console_port),
         "SHOTLINE_TOPIC_PARTITIONS": str(st.partitions),
         "PYTHONUNBUFFERED": "1",
         # Local files the segmenter may read: the working tree, the fixtures, the run dir.
