@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import grpc
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
-from shotline.events import new_meta
 from shotline.settings import Settings
 from shotline.stack.local import SERVICES, StackSettings
 from shotline.v1 import events_pb2, query_pb2, query_pb2_grpc
@@ -26,22 +24,27 @@ SAMPLES = ["bikes.mp4", "cockatoo.mp4", "bigbuckbunny.mp4", "cityCC0.mpg", "mont
 PROMPTS = ["a bicycle", "a cockatoo", "a city street", "a rabbit"]
 
 
+def _upload_parts(video_id: str, path: Path):  # type: ignore[no-untyped-def]
+    yield query_pb2.UploadVideoRequest(metadata=query_pb2.UploadVideoMetadata(
+        video_id=video_id, title=video_id, catalog_id="samples", filename=path.name))
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            yield query_pb2.UploadVideoRequest(chunk=chunk)
+
+
 def main() -> int:
     s, st = Settings(), StackSettings()
     fixtures = st.cache_dir / "fixtures"
     uploads = {}
-    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all")
+    stub = query_pb2_grpc.QueryServiceStub(grpc.insecure_channel(s.query_address))
     for name in SAMPLES:
         path = fixtures / name
         if not path.exists():
             console.print(f"[yellow]missing sample {path}; run make setup[/yellow]")
             continue
         vid = Path(name).stem
-        ev = events_pb2.VideoUploaded(meta=new_meta(vid, "demo"), uri=str(path), title=vid,
-                                      upload_id=str(uuid.uuid4()))
-        producer.send(s.topic("videos.uploaded"), key=vid.encode(), value=ev.SerializeToString())
-        uploads[vid] = ev.upload_id
-    producer.flush()
+        # Bytes through UploadVideo (into the blob store), so the console can play every shot.
+        uploads[vid] = stub.UploadVideo(_upload_parts(vid, path), timeout=300).upload_id
     console.print(f"uploaded {len(uploads)} videos: {', '.join(uploads)}")
 
     t0 = time.monotonic()
@@ -60,7 +63,6 @@ def main() -> int:
         return 1
     console.print(f"indexed in {time.monotonic() - t0:.1f} s: " + ", ".join(f"{v} ({n} shots)" for v, n in done.items()))
 
-    stub = query_pb2_grpc.QueryServiceStub(grpc.insecure_channel(s.query_address))
     for prompt in PROMPTS:
         res = stub.SearchText(query_pb2.SearchTextRequest(query=prompt, top_k=3), timeout=30)
         table = Table("shot", "start", "end", "score", title=f"SearchText {prompt!r}")
@@ -79,6 +81,8 @@ def main() -> int:
     console.print("\nmetrics endpoints:")
     for svc in SERVICES:
         console.print(f"  {svc:<10} http://127.0.0.1:{st.metrics_port(svc)}/metrics")
+    console.print(f"\n[bold]annotator console:[/bold] http://127.0.0.1:{st.console_port}/  "
+                  "(search, label with j/k/y/n/c, watch versions deploy, review, roll back)")
     console.print("\nstop the stack with: make down")
     return 0
 
