@@ -48,7 +48,9 @@ function info(msg) { const a = document.getElementById("alert"); a.className = "
 function clearAlert() { document.getElementById("alert").hidden = true; }
 function every(ms, fn) { const t = setInterval(fn, ms); state.timers.push(t); }
 async function loaded(name) {
-  await Promise.all([...document.querySelectorAll("#view img")].map((i) => i.decode().catch(() => null)));
+  // Every thumbnail decoded (or failed; at most 15 s): what the expert sees as "loaded".
+  const settle = (i) => Promise.race([i.decode().catch(() => null), new Promise((r) => setTimeout(r, 15000))]);
+  await Promise.all([...document.querySelectorAll("#view img")].map(settle));
   performance.mark(name + ":loaded");
   document.body.dataset.loaded = name;
 }
@@ -125,6 +127,9 @@ async function play(shot) {
     video.dataset.start = start; video.dataset.end = end;
     video.src = `${p.url}#t=${start},${end}`;
     video.onerror = () => showError(new Error(`${shot.shot_id}: the browser cannot play this video`));
+    // Stop at the shot's end to the frame (timeupdate alone fires only every ~250 ms).
+    const watch = () => { if (video.currentTime >= end) video.pause(); else if (!video.paused) video.requestVideoFrameCallback(watch); };
+    video.onplaying = () => video.requestVideoFrameCallback(watch);
     video.ontimeupdate = () => { if (video.currentTime >= end) video.pause(); };
     if (!dlg.open) dlg.showModal();
     video.muted = true;
@@ -141,7 +146,7 @@ document.addEventListener("DOMContentLoaded", () => {
 function shotCard(shot, extra = {}) {
   const badge = h("span", { class: "badge" });
   const el = h("article", { class: "shot", "aria-label": `shot ${shot.shot_id}`, tabindex: "-1" },
-    shot.thumbnail ? h("img", { src: shot.thumbnail, alt: `keyframe of ${shot.shot_id}`, loading: "lazy", width: 220, height: 124 })
+    shot.thumbnail ? h("img", { src: shot.thumbnail, alt: `keyframe of ${shot.shot_id}`, width: 220, height: 124 })
                    : h("div", { class: "muted" }, "no keyframe"),
     h("div", { class: "meta" }, h("a", { href: `#/video/${enc(shot.video_id)}` }, shot.shot_id),
       h("span", {}, `${secs(shot.start_ms)}–${secs(shot.end_ms)}`)),
