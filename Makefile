@@ -48,8 +48,8 @@ eval-al: setup ## the Video Annotator active-learning evaluation
 eval-categories: setup ## precision/recall/coverage of the category models (synthetic + small real set)
 	$(PY) -m services.trainer.categories.evaluate
 
-backfill: ## re-classify the whole catalog's categories (plan, then work; resumable)
-	$(PY) -m services.trainer.categories.backfill plan && $(PY) -m services.trainer.categories.backfill work
+backfill: ## re-classify the whole catalog's categories with the running model (progress bar; resumable)
+	$(PY) -m services.trainer.categories.backfill run
 
 metrics-inventory: ## regenerate deploy/metrics.md from the code
 	$(PY) -m scripts.metrics_inventory

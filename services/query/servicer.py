@@ -257,7 +257,9 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                 version=v, kind=m["kind"], ap=m["ap"] if m.get("ap") is not None else float("nan"),
                 ap_low=ci[0], ap_high=ci[1], positives=m.get("n_pos", 0), negatives=m.get("n_neg", 0),
                 embedding_model=m.get("embedding_model", ""), head=m.get("head", ""),
-                trained_at_ms=int(m.get("trained_at", 0) * 1000), train_seconds=m.get("train_seconds", 0.0)))
+                trained_at_ms=int(m.get("trained_at", 0) * 1000), train_seconds=m.get("train_seconds", 0.0),
+                ap_trained=_nan(m.get("ap_trained")), ap_zero_shot=_nan(m.get("ap_zero_shot")),
+                ap_combined=_nan(m.get("ap_combined")), chosen_because=m.get("chosen_because", "")))
         return query_pb2.Classifier(
             label=label, description=self.registry.meta(label).get("description", ""),
             deployed_version=self.registry.deployed(label), pinned=self.registry.pinned(label), versions=versions,
@@ -289,3 +291,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         self.producer.send(self.settings.topic(topics.MODELS_DEPLOYED), key=label.encode(),
                            value=ev.SerializeToString()).get(timeout=_remaining(context))
         return self._classifier(label)
+
+
+def _nan(x: float | None) -> float:
+    return float("nan") if x is None else float(x)

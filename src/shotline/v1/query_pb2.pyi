@@ -255,7 +255,7 @@ class ListClassifiersResponse(_message.Message):
     def __init__(self, classifiers: _Optional[_Iterable[_Union[Classifier, _Mapping]]] = ...) -> None: ...
 
 class ClassifierVersion(_message.Message):
-    __slots__ = ("version", "kind", "ap", "ap_low", "ap_high", "positives", "negatives", "embedding_model", "head", "trained_at_ms", "train_seconds")
+    __slots__ = ("version", "kind", "ap", "ap_low", "ap_high", "positives", "negatives", "embedding_model", "head", "trained_at_ms", "train_seconds", "ap_trained", "ap_zero_shot", "ap_combined", "chosen_because")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     AP_FIELD_NUMBER: _ClassVar[int]
@@ -267,6 +267,10 @@ class ClassifierVersion(_message.Message):
     HEAD_FIELD_NUMBER: _ClassVar[int]
     TRAINED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AP_TRAINED_FIELD_NUMBER: _ClassVar[int]
+    AP_ZERO_SHOT_FIELD_NUMBER: _ClassVar[int]
+    AP_COMBINED_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_BECAUSE_FIELD_NUMBER: _ClassVar[int]
     version: int
     kind: str
     ap: float
@@ -278,7 +282,11 @@ class ClassifierVersion(_message.Message):
     head: str
     trained_at_ms: int
     train_seconds: float
-    def __init__(self, version: _Optional[int] = ..., kind: _Optional[str] = ..., ap: _Optional[float] = ..., ap_low: _Optional[float] = ..., ap_high: _Optional[float] = ..., positives: _Optional[int] = ..., negatives: _Optional[int] = ..., embedding_model: _Optional[str] = ..., head: _Optional[str] = ..., trained_at_ms: _Optional[int] = ..., train_seconds: _Optional[float] = ...) -> None: ...
+    ap_trained: float
+    ap_zero_shot: float
+    ap_combined: float
+    chosen_because: str
+    def __init__(self, version: _Optional[int] = ..., kind: _Optional[str] = ..., ap: _Optional[float] = ..., ap_low: _Optional[float] = ..., ap_high: _Optional[float] = ..., positives: _Optional[int] = ..., negatives: _Optional[int] = ..., embedding_model: _Optional[str] = ..., head: _Optional[str] = ..., trained_at_ms: _Optional[int] = ..., train_seconds: _Optional[float] = ..., ap_trained: _Optional[float] = ..., ap_zero_shot: _Optional[float] = ..., ap_combined: _Optional[float] = ..., chosen_because: _Optional[str] = ...) -> None: ...
 
 class Classifier(_message.Message):
     __slots__ = ("label", "description", "deployed_version", "pinned", "versions", "positives", "negatives")
