@@ -27,6 +27,7 @@ Failure policy, by the type of the exception:
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import threading
 import time
@@ -38,7 +39,7 @@ from typing import Protocol, runtime_checkable
 from google.protobuf.message import Message
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, IllegalStateError
+from kafka.errors import CommitFailedError, IllegalStateError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -58,6 +59,8 @@ H_REASON = "retry.reason"
 H_ERROR = "retry.error"
 H_ORIGIN = "retry.origin"              # topic:partition:offset where it was first consumed
 _OWN_HEADERS = ("retry.", "dlq.")
+KEEPALIVE_POLL_MS = 500
+CLIENT_CALL_MS = 2_000  # bound on position()/end_offsets(): never block the loop on a lookup
 
 
 @dataclass(frozen=True)
@@ -337,7 +340,9 @@ class Worker:
         """Every slot busy: pause everything and poll, which keeps the group membership."""
         assert self.consumer is not None
         self._apply_pauses(everything=True)
-        stray = self.consumer.poll(timeout_ms=0)
+        # Not 0 ms: kafka-python resets the poll timer only once a pending rejoin completes,
+        # which takes round trips; a zero-timeout poll would never finish one while busy.
+        stray = self.consumer.poll(timeout_ms=KEEPALIVE_POLL_MS)
         self._last_poll = time.monotonic()
         for tp, recs in stray.items():  # paused partitions return nothing; be safe anyway
             if recs:
@@ -609,9 +614,10 @@ class Worker:
         # move past what we just committed, so it is not fetched and processed again.
         for tp, om in offsets.items():
             try:
-                if self.consumer.position(tp) < om.offset:
+                pos = self.consumer.position(tp, timeout_ms=CLIENT_CALL_MS)
+                if pos is not None and pos < om.offset:
                     self.consumer.seek(tp, om.offset)
-            except (IllegalStateError, AssertionError):
+            except (IllegalStateError, AssertionError, KafkaTimeoutError):
                 pass
         metrics.COMMITS.labels(self.service, "ok").inc()
 
@@ -625,10 +631,12 @@ class Worker:
             assigned = list(self.consumer.assignment())
             if not assigned:
                 return
-            ends = self.consumer.end_offsets(assigned)
+            ends = self.consumer.end_offsets(assigned, timeout_ms=CLIENT_CALL_MS)
             per_topic: dict[str, int] = {}
             for tp in assigned:
-                pos = self.consumer.position(tp)
+                pos = self.consumer.position(tp, timeout_ms=CLIENT_CALL_MS)
+                if pos is None:
+                    continue
                 per_topic[tp.topic] = per_topic.get(tp.topic, 0) + max(0, ends.get(tp, pos) - pos)
             for topic, lag in per_topic.items():
                 metrics.CONSUMER_LAG.labels(self.service, self.group_id, topic).set(lag)
@@ -639,6 +647,8 @@ class Worker:
 def run_service(settings: Settings, service: str, topic_suffixes: Iterable[str], handler: Handler) -> None:
     """The standard service main: logging, /metrics + health, signals, the loop."""
     logs.configure(settings.log_level, settings.log_json, service)
+    # `kill -USR1 <pid>` writes every thread's stack to stderr: what a stuck worker is doing.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     health = HealthState()
     server = HealthServer(settings.metrics_host, settings.metrics_port, health).start()
     log.info("health server listening", port=server.port)

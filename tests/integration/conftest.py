@@ -18,7 +18,7 @@ from shotline.stack import local
 
 TEST_PORTS = dict(
     kafka_port=29092, kafka_controller_port=29093, milvus_port=29530, redis_port=26379,
-    query_port=29051, encoder_port=29052, metrics_port_base=29401,
+    query_port=29051, encoder_port=29052, console_port=29080, metrics_port_base=29401,
 )
 
 

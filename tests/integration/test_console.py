@@ -19,10 +19,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-# The console's port in the test stack (beside conftest's TEST_PORTS), read when the session's
-# StackSettings is built, i.e. after collection.
-os.environ.setdefault("SHOTLINE_STACK_CONSOLE_PORT", "29080")
-
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from shotline.stack import local  # noqa: E402

@@ -14,7 +14,7 @@ from shotline.settings import Settings
 
 WORKERS = {"segmenter": topics.VIDEOS_UPLOADED, "encoder": topics.SHOTS_SEGMENTED, "indexer": topics.SHOTS_EMBEDDED}
 GRPC = {"query": 50051, "encoder": 50052}
-SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query")
+SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query", "console")
 
 
 @cache
