@@ -38,7 +38,7 @@ def main() -> None:
     index, info = encoder.index(s)
     index.ensure_collection()
     registry = Registry(redis_client(s))
-    pipeline = ClassifierPipeline(registry, index, open_blob_store(s.blob_dir), info.model.model_id,
+    pipeline = ClassifierPipeline(registry, index, open_blob_store(s), info.model.model_id,
                                   encoder.encode_text, s.video_aggregate,
                                   snapshot_dir=(s.run_dir / "trainer" / "snapshots") if s.vector_snapshot else None)
     taxonomy = load_taxonomy(s.taxonomy_path)

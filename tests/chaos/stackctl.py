@@ -23,7 +23,7 @@ from shotline.stack import local
 
 CHAOS_PORTS = dict(
     kafka_port=39092, kafka_controller_port=39093, milvus_port=39530, redis_port=36379,
-    query_port=39051, encoder_port=39052, metrics_port_base=39401,
+    query_port=39051, encoder_port=39052, console_port=39080, metrics_port_base=39401,
 )
 EXTERNAL_VARS = ("KAFKA_BOOTSTRAP_SERVERS", "MILVUS_URI", "REDIS_URL")
 
