@@ -111,3 +111,19 @@ def test_query_validation_rules() -> None:
                 query_pb2.SearchFilters(video_ids=[str(i) for i in range(1001)])]:
         with pytest.raises(BadInput):
             to_filter(bad)
+
+
+def test_stack_refuses_to_start_on_ports_another_process_holds(tmp_path: Path) -> None:
+    """A leftover stack on the same ports would silently answer for the new one: `up` must say so."""
+    import socket
+
+    from shotline.stack import local
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        st = local.StackSettings(run_dir=tmp_path, query_port=port)
+        with pytest.raises(RuntimeError, match=rf"query.*{port}|{port}.*query"):
+            local.up(st, with_services=True)
+    assert not (tmp_path / "supervisord.pid").exists()  # nothing was started

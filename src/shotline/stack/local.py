@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import signal
 import subprocess
 import sys
@@ -204,6 +205,12 @@ def up(st: StackSettings | None = None, with_services: bool = True) -> Endpoints
     run = st.run_dir.resolve()
     ep = endpoints(st)
     if _supervisord_pid(run) is None:
+        busy = _busy_ports(st, ep, with_services)
+        if busy:
+            # Fail now, in words: a leftover stack on these ports would silently serve the
+            # requests meant for this one (its query service writing uploads elsewhere, say).
+            raise RuntimeError(f"ports already in use on 127.0.0.1: {busy} — another stack running? "
+                               "stop it (`shotline stack down` in its directory) or choose other ports")
         conf = write_config(st)
         exe = shutil.which("supervisord", path=str(Path(sys.executable).parent)) or "supervisord"
         subprocess.run([exe, "-c", str(conf)], check=True)
@@ -216,6 +223,28 @@ def up(st: StackSettings | None = None, with_services: bool = True) -> Endpoints
         _ctl(run, "start", *SERVICES, check=False)
         wait_services(st, st.ready_timeout_seconds)
     return ep
+
+
+def _busy_ports(st: StackSettings, ep: Endpoints, with_services: bool) -> dict[str, int]:
+    wanted: dict[str, int] = {}
+    if not ep.kafka_external:
+        wanted |= {"kafka": st.kafka_port, "kafka controller": st.kafka_controller_port}
+    if not ep.milvus_external:
+        wanted["milvus"] = st.milvus_port
+    if not ep.redis_external:
+        wanted["redis"] = st.redis_port
+    if with_services:
+        wanted |= {"query": st.query_port, "encoder": st.encoder_port, "console": st.console_port}
+        wanted |= {f"{svc} metrics": st.metrics_port(svc) for svc in SERVICES}
+    busy = {}
+    for name, port in wanted.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                busy[name] = port
+    return busy
 
 
 def down(st: StackSettings | None = None, timeout: float = 120.0) -> bool:
