@@ -127,7 +127,7 @@ def workflow(page: Page, base_url: str, query: query_pb2_grpc.QueryServiceStub) 
     # --- search: text, filtered to our catalog; grouped by video; more like this -----------------
     page.goto(f"/#/search?q=a+bicycle&catalog={CATALOG}")
     expect(page.get_by_role("heading", name=re.compile("Results for “a bicycle”"))).to_be_visible()
-    first_bike = page.get_by_role("article", name=re.compile(r"^shot bikes/")).first
+    first_bike = page.get_by_role("article", name=re.compile(r"^shot bikes\/")).first
     expect(first_bike).to_be_visible()
     expect(first_bike.get_by_role("img")).to_have_attribute("src", re.compile(r"^/media/keyframes/bikes/"))
     page.screenshot(path=str(OUT / "1-search.png"), full_page=True)
@@ -136,7 +136,7 @@ def workflow(page: Page, base_url: str, query: query_pb2_grpc.QueryServiceStub) 
     expect(page.get_by_role("region", name="video bikes", exact=True)).to_be_visible()
     page.screenshot(path=str(OUT / "2-search-grouped.png"), full_page=True)
     shot(page, "bikes/2").get_by_role("button", name="More like this").click()
-    expect(page.get_by_role("heading", name=re.compile("shots like bikes/2"))).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"shots like bikes\/2"))).to_be_visible()
     expect(page.get_by_role("article").first).to_have_accessible_name("shot bikes/2")
 
     # --- play a shot for its exact range -------------------------------------------------------
