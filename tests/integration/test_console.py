@@ -177,14 +177,16 @@ def workflow(page: Page, base_url: str, query: query_pb2_grpc.QueryServiceStub) 
     wanted = {f"bikes/{i}": "y" for i in range(6)} | {"cockatoo/0": "y", "bigbuckbunny/0": "n",
                                                        "console-city/0": "n", "console-city/1": "n"}
     pressed: list[str] = []
-    for _ in range(n_cards):
+    for i in range(n_cards):
+        if len(pressed) == len(wanted):
+            break
         current = page.locator("article[aria-current=true]")
         sid = current.get_attribute("aria-label").removeprefix("shot ")  # type: ignore[union-attr]
         if sid in wanted:
             page.keyboard.press(wanted[sid])  # labels, then moves to the next shot
             expect(shot(page, sid).locator(".badge")).to_have_text("positive" if wanted[sid] == "y" else "negative")
             pressed.append(sid)
-        else:
+        elif i < n_cards - 1:  # j on the last card has nowhere to go
             page.keyboard.press("j")
             expect(current).not_to_have_attribute("aria-label", f"shot {sid}")
     assert sorted(pressed) == sorted(wanted), pressed
