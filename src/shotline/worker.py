@@ -323,8 +323,13 @@ class Worker:
             if records:
                 n = len(records)
                 metrics.BATCH_RECORDS.labels(self.service).observe(n)
-                for group in self._split(records):
+                groups = self._split(records)
+                free = self.settings.worker_concurrency - len(self._tasks)
+                for group in groups[:free]:
                     self._start(group)
+                for group in groups[free:]:  # no slot left: read these again on a later poll
+                    self.consumer.seek(TopicPartition(group[0].topic, group[0].partition), group[0].offset)
+                n -= sum(len(g) for g in groups[free:])
         if len(self._tasks) >= self.settings.worker_concurrency:
             self._wake.wait(0.5)
             if time.monotonic() - self._last_poll >= 1.0 and not any(t.done.is_set() for t in self._tasks):
