@@ -241,22 +241,38 @@ class Worker:
                  concurrency=s.worker_concurrency)
 
     def _wait_for_topics(self, timeout: float = 300.0) -> None:
-        """Subscribe only once every topic exists: a consumer that joins its group before its
-        topics are created can sit without partitions (kafka-python), so wait, visibly."""
+        """Subscribe only once every topic exists and each of its partitions has a leader: a
+        consumer whose first group generation sees a topic without partitions gets nothing
+        assigned, and kafka-python's rejoin after the metadata catches up can stall (seen
+        with freshly created topics), so wait here, visibly."""
         probe = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers, client_id=f"{self.service}-probe")
         try:
             deadline = time.monotonic() + timeout
             while True:
-                missing = set(self.topics) - probe.topics()
+                missing = sorted(set(self.topics) - probe.topics())
+                if not missing:
+                    missing = [t for t in self.topics if not self._partitions_led(probe, t)]
                 if not missing:
                     return
                 if time.monotonic() > deadline or self._stop.is_set():
-                    raise TransientError(f"topics missing after {timeout:.0f}s: {sorted(missing)}")
-                self.health.detail = f"waiting for topics {sorted(missing)}"
-                log.info("waiting for topics", missing=sorted(missing))
-                self._stop.wait(2.0)
+                    raise TransientError(f"topics missing after {timeout:.0f}s: {missing}")
+                self.health.detail = f"waiting for topics {missing}"
+                log.info("waiting for topics", missing=missing)
+                self._stop.wait(1.0)
         finally:
             probe.close()
+
+    @staticmethod
+    def _partitions_led(probe: KafkaConsumer, topic: str) -> bool:
+        """Every partition of `topic` is known and answers a ListOffsets (so it has a leader)."""
+        parts = probe.partitions_for_topic(topic) or set()
+        if not parts:
+            return False
+        try:
+            ends = probe.end_offsets([TopicPartition(topic, p) for p in parts], timeout_ms=CLIENT_CALL_MS)
+        except Exception:  # noqa: BLE001 - not ready yet; asked again in a second
+            return False
+        return len(ends) == len(parts)
 
     def _alive(self) -> bool:
         """The loop keeps polling during long work, so a stale loop means a stuck worker; a
