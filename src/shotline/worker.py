@@ -233,6 +233,11 @@ class Worker:
             # A topic created after we subscribed is picked up within seconds, not 5 minutes.
             metadata_max_age_ms=10_000,
         )
+        # Load the topics' partition metadata before joining: kafka-python otherwise joins with
+        # an empty cache, gets nothing assigned, and must rebalance again at once — a second
+        # rebalance that can wait minutes on a member that left mid-join.
+        for t in self.topics:
+            self.consumer.partitions_for_topic(t)
         self.consumer.subscribe(self.topics, listener=_Rebalance(self))
         self.health.live_check = self._alive
         self.health.ready = True

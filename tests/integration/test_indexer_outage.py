@@ -52,7 +52,7 @@ def milvus(tmp_path: Path) -> Iterator[MilvusLiteServer]:
 
 @pytest.fixture
 def topics(stack: local.Endpoints, prefix: str) -> dict[str, str]:
-    names = {s: f"{prefix}.{s}" for s in ("shots.embedded", "shots.indexed", "shots.embedded.dlq", "errors")}
+    names = {s: f"{prefix}.{s}" for s in ("shots.embedded", "shots.indexed", "shots.embedded.dlq", "shots.embedded.retry", "errors")}
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
     admin.create_topics([NewTopic(n, 1, 1) for n in names.values()])  # one partition: offsets are easy to read
     admin.close()

@@ -85,7 +85,8 @@ def indexed(stack: local.Endpoints, services: local.StackSettings) -> dict[str, 
 
     def complete() -> bool:
         done = {m.meta.video_id for m in topic.where(lambda m: m.video_complete)
-                if m.upload_id == uploads[m.meta.video_id].upload_id} if topic.poll() else set()
+                if m.meta.video_id in uploads and m.upload_id == uploads[m.meta.video_id].upload_id
+                } if topic.poll() else set()  # other modules (the console's) share this stack
         return set(SAMPLES) <= done
 
     wait_for(complete, 240, interval=1.0, what="sample videos indexed")
