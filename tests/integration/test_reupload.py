@@ -9,7 +9,6 @@ come from an offline ``segment_video`` of the same file, never from the services
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,24 +17,15 @@ from kafka import KafkaProducer
 
 from shotline.events import new_meta
 from shotline.index import SearchFilter, ShotIndex
-from shotline.models.build_default import build_default_bundle
 from shotline.stack import local
 from shotline.v1 import common_pb2, events_pb2
 from shotline.video import segment_video
 from tests.unit.video_fixtures import read_frames, write_clip
 
 from .conftest import wait_for
-from .test_pipeline import FIXTURES, Topic, upload
+from .test_pipeline import FIXTURES, Topic, services, upload  # noqa: F401 - services is a fixture
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def services(stack: local.Endpoints, stack_settings: local.StackSettings) -> Iterator[local.StackSettings]:
-    build_default_bundle()  # normally done by `make setup`; cached
-    local.up(stack_settings, with_services=True)
-    yield stack_settings
-    local._ctl(stack_settings.run_dir.resolve(), "stop", *local.SERVICES, check=False)
 
 
 def _send(stack: local.Endpoints, topic: str, video_id: str, msg) -> None:  # type: ignore[no-untyped-def]
