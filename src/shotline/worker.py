@@ -102,7 +102,7 @@ class BatchHandler(Handler, Protocol):
 class Ticking(Protocol):
     """A handler with time-driven work (debounced retrains, flush-by-age)."""
 
-    def tick(self) -> TickResult | list[Output]: ...
+    def tick(self) -> TickResult: ...
 
 
 class Stopping(TransientError):
@@ -472,11 +472,8 @@ class Worker:
         if task.tick:
             assert isinstance(self.handler, Ticking)
             result = self._with_transient_retries(self.handler.tick)
-            if isinstance(result, TickResult):
-                task.batch.outputs.extend(result.outputs)
-                task.on_delivered = result.on_delivered
-            else:
-                task.batch.outputs.extend(result)
+            task.batch.outputs.extend(result.outputs)
+            task.on_delivered = result.on_delivered
         else:
             self._process(task.records, task.batch)
 
