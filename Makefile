@@ -43,13 +43,13 @@ bench: setup ## run every benchmark, or one with ONLY=<name>; results in bench/r
 	$(PY) -m bench $(ONLY)
 
 eval-al: setup ## the Video Annotator active-learning evaluation
-	$(PY) -m services.trainer.eval_al
+	$(PY) -m research.eval_al
 
 eval-categories: setup ## precision/recall/coverage of the category models (synthetic + small real set)
-	$(PY) -m services.trainer.categories.evaluate
+	$(PY) -m research.eval_categories
 
 backfill: ## re-classify the whole catalog's categories with the running model (progress bar; resumable)
-	$(PY) -m services.trainer.categories.backfill run
+	$(PY) -m services.scorer.backfill run
 
 metrics-inventory: ## regenerate deploy/metrics.md from the code
 	$(PY) -m scripts.metrics_inventory

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from services.trainer.categories import datasets
-from services.trainer.categories import visual_model as vm
-from services.trainer.categories.service import Request
-from services.trainer.categories.train import fit
+from research import category_datasets as datasets
+from shotline.categories import visual_model as vm
+from shotline.categories.service import Request
+from shotline.categories.train import fit
 from shotline.models import l2_normalize, load_bundle
 from shotline.models.build_default import default_bundle_path
 from shotline.taxonomy import load_taxonomy

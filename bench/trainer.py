@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from services.trainer.learning.classifier import DEFAULT_C, train_linear
-from services.trainer.learning.feeds import build_feeds
-from services.trainer.learning.scoring import Chunk, iter_chunks, score_chunks
+from shotline.learning.classifier import DEFAULT_C, train_linear
+from shotline.learning.feeds import build_feeds
+from shotline.learning.scoring import Chunk, iter_chunks, score_chunks
 
 FEED_N = 100
 N_LABELLED = 1000

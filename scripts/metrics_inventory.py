@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query", "console")
+SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query", "console", "scorer")
 INVENTORY_JSON = ROOT / "deploy" / "metrics-inventory.json"
 INVENTORY_MD = ROOT / "deploy" / "metrics.md"
 

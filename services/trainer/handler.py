@@ -3,23 +3,22 @@
 - labels.submitted → annotations stored in Redis (latest wins; the Kafka topic is the
   recoverable log) and the classifier marked dirty. Retraining is debounced in `tick`: a
   burst of labels yields one retrain, then deploy (unless pinned), rescore, feeds.
-- shots.indexed → the new shots are scored by every deployed classifier (per-video
-  results updated, seconds after upload, no retraining); a complete video is also
-  classified into taxonomy categories when a category model is configured.
+- models.deployed (a pin or rollback through the API) → feeds and per-video results rebuilt.
 - tick → due retrains, and drift checks every `drift_interval` seconds.
+
+New shots are scored by the scorer (`services/scorer`), never here: a retrain must not delay
+the real-time path.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-
 import numpy as np
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Counter, Gauge
 
-from services.trainer.learning.drift import detect_drift
-from services.trainer.learning.labels import validate_label_name
+from shotline.learning.drift import detect_drift
+from shotline.learning.labels import validate_label_name
 from services.trainer.pipeline import ClassifierPipeline
 from shotline import logs, topics
 from shotline.errors import BadInput
@@ -35,34 +34,25 @@ log = logs.get("trainer")
 LABEL_EVENTS = Counter("shotline_trainer_label_events_total", "Label events by outcome", ["outcome"])
 LABEL_ISSUES = Counter("shotline_trainer_label_issues_total", "Individual labels rejected or overridden",
                        ["reason"])
-REALTIME_SHOTS = Counter("shotline_trainer_realtime_shots_scored_total", "New shots scored by deployed classifiers")
 DRIFT_PSI = Gauge("shotline_trainer_drift_psi", "PSI of recent scores vs the deploy-time reference", ["label"])
 DRIFT_EVENTS = Counter("shotline_trainer_drift_events_total", "Drift threshold crossings published")
 
-CategoryHook = Callable[[events_pb2.ShotsIndexed], list[Output]]
-
-
 class TrainerHandler:
     def __init__(self, settings: Settings, registry: Registry, pipeline: ClassifierPipeline, *,
-                 debounce_seconds: float = 2.0, drift_interval: float = 60.0,
-                 categories: CategoryHook | None = None):
+                 debounce_seconds: float = 2.0, drift_interval: float = 60.0):
         self.settings = settings
         self.registry = registry
         self.pipeline = pipeline
         self.debounce = debounce_seconds
         self.drift_interval = drift_interval
-        self.categories = categories
         self._last_drift = time.monotonic()
         self._drift_reported: set[tuple[str, int]] = set()
         self.t_labels = settings.topic(topics.LABELS_SUBMITTED)
-        self.t_indexed = settings.topic(topics.SHOTS_INDEXED)
         self.t_deployed = settings.topic(topics.MODELS_DEPLOYED)
 
     def handle(self, record: ConsumerRecord) -> list[Output]:
         if record.topic == self.t_labels:
             return self._labels(record)
-        if record.topic == self.t_indexed:
-            return self._indexed(record)
         if record.topic == self.t_deployed:
             return self._deployed(record)
         raise BadInput("unexpected_topic", record.topic)
@@ -127,27 +117,6 @@ class TrainerHandler:
         ev = parse(events_pb2.ModelDeployed, record.value, require_video_id=False)
         if ev.reason != "auto" and self.registry.deployed(ev.label) == ev.version:
             self.pipeline.rescore(ev.label, ev.version)
-        return []
-
-    # -- new shots ------------------------------------------------------------------------
-    def _indexed(self, record: ConsumerRecord) -> list[Output]:
-        ev = parse(events_pb2.ShotsIndexed, record.value)
-        video_id = ev.meta.video_id
-        n = int(ev.total_shots)
-        if n and ev.shot_ids:
-            for label in self.registry.labels():
-                version = self.registry.deployed(label)
-                if not version:
-                    continue
-                agg, scores = self.pipeline.score_video(label, version, video_id, n)
-                if scores:
-                    self.registry.set_video_classifier(video_id, label, version, agg)
-                    new = set(ev.shot_ids)
-                    fresh = [s for i, s in enumerate(scores) if f"{video_id}/{i}" in new]
-                    self.registry.push_recent(label, fresh)
-                    REALTIME_SHOTS.inc(len(fresh))
-        if ev.video_complete and self.categories is not None:
-            return self.categories(ev)
         return []
 
     # -- time-driven ----------------------------------------------------------------------

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
-from services.trainer.categories.train import running_model
 from services.trainer.handler import SERVICE, TrainerHandler
-from services.trainer.realtime_categories import RealtimeCategories
 from services.trainer.pipeline import ClassifierPipeline
 from shotline import logs, topics
 from shotline.blobstore import open_blob_store
 from shotline.encoder_client import EncoderClient
+from shotline.lease import Lease
 from shotline.registry import Registry
 from shotline.settings import Settings
 from shotline.stores import redis_client
-from shotline.taxonomy.loader import load_taxonomy
 from shotline.worker import run_service
 
 
@@ -27,8 +24,7 @@ class TrainerSettings(Settings):
     drift_interval_seconds: float = Field(60.0, gt=0)
     video_aggregate: Literal["max", "mean"] = "max"
     vector_snapshot: bool = True  # rescore from a local snapshot (milvus-lite streams vectors slowly)
-    category_model_dir: Path | None = None  # a trained category artefact; unset = zero-shot day-one model
-    taxonomy_path: Path | None = None       # unset = the bundled taxonomy
+    lease_ttl_seconds: float = Field(15.0, ge=1, le=600)  # one active trainer; a standby takes over after this
 
 
 def main() -> None:
@@ -41,10 +37,7 @@ def main() -> None:
     pipeline = ClassifierPipeline(registry, index, open_blob_store(s), info.model.model_id,
                                   encoder.encode_text, s.video_aggregate,
                                   snapshot_dir=(s.run_dir / "trainer" / "snapshots") if s.vector_snapshot else None)
-    taxonomy = load_taxonomy(s.taxonomy_path)
-    categories = running_model(s.category_model_dir, taxonomy, encoder.encode_text,
-                               text_model_id=f"{info.model.model_id}:{info.model.version}")
     handler = TrainerHandler(s, registry, pipeline, debounce_seconds=s.debounce_seconds,
-                             drift_interval=s.drift_interval_seconds,
-                             categories=RealtimeCategories(s, categories, index, registry))
-    run_service(s, SERVICE, topics.SUBSCRIPTIONS[SERVICE], handler)
+                             drift_interval=s.drift_interval_seconds)
+    run_service(s, SERVICE, topics.SUBSCRIPTIONS[SERVICE], handler,
+                lease=Lease(registry, f"{s.consumer_group_prefix}-{SERVICE}", s.lease_ttl_seconds))

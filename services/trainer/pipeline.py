@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import Gauge, Histogram
 
-from services.trainer.learning.classifier import (
+from shotline.learning.classifier import (
     JOINT_KINDS,
     LinearModel,
     ModelVersion,
@@ -22,8 +22,8 @@ from services.trainer.learning.classifier import (
     model_from_bytes,
     model_to_bytes,
 )
-from services.trainer.learning.feeds import build_feeds
-from services.trainer.learning.scoring import per_video_aggregate, score_chunks
+from shotline.learning.feeds import build_feeds
+from shotline.learning.scoring import per_video_aggregate, score_chunks
 from services.trainer.snapshot import VectorSnapshot
 from shotline import logs
 from shotline.blobstore import BlobStore
@@ -184,15 +184,3 @@ class ClassifierPipeline:
 
     def _store_per_video(self, label: str, version: int, per_video: dict[str, float]) -> None:
         self.registry.set_video_classifiers(label, version, per_video)
-
-    def score_video(self, label: str, version: int, video_id: str, n_shots: int) -> tuple[float, list[float]]:
-        """Score a video's shots with one classifier → (aggregate, per-shot logits)."""
-        model, meta = self.load(label, version)
-        pks = [self.index.pk_of(video_id, i) for i in range(n_shots)]
-        rows = self.index.get(pks, heads=[meta.head])
-        if not rows:
-            return float("nan"), []
-        X = np.stack([r.vectors[meta.head] for r in rows])
-        s = model.decision(X)
-        agg = float(s.max() if self.aggregate == "max" else s.mean())
-        return agg, [float(v) for v in s]

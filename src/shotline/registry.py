@@ -23,6 +23,7 @@ Key layout (all under `shotline:`):
   backfill:<scope>:<version>:done     set of videos finished (classified or found already done)
   backfill:<scope>:<version>:log      list: one entry per video the backfill classified (audit)
   trainer:dirty                       zset label → time of its latest label event (debounce)
+  lease:<name>                        the holder's token of a single-active-replica lease (PX ttl)
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ class DetachedAnnotation:
     new_upload_id: str
     detached_ms: int
 
+
+# Renew / release a lease only while this holder still owns it (never another replica's).
+_LEASE_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_LEASE_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 # Moves the annotations of the given shots from one hash to the other in one step, so a label
 # event stored at the same moment is either moved with them or written after (never lost).
@@ -209,6 +220,20 @@ class Registry:
 
     def dirty_score(self, label: str) -> float | None:
         return self._call(self.r.zscore, _k("trainer", "dirty"), label)
+
+    # -- leases (one active replica) ------------------------------------------------------
+    def acquire_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        return bool(self._call(self.r.set, _k("lease", name), holder, nx=True, px=ttl_ms))
+
+    def renew_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        return bool(self._call(self.r.eval, _LEASE_RENEW, 1, _k("lease", name), holder, ttl_ms))
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self._call(self.r.eval, _LEASE_RELEASE, 1, _k("lease", name), holder)
+
+    def lease_holder(self, name: str) -> str | None:
+        raw = self._call(self.r.get, _k("lease", name))
+        return raw.decode() if raw else None
 
     def save_version(self, label: str, version: int, meta: dict[str, Any], blob: bytes) -> None:
         pipe = self.r.pipeline()

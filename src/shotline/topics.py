@@ -10,6 +10,7 @@ VIDEOS_CLASSIFIED = "videos.classified"
 CLASSIFIER_DRIFT = "classifiers.drift"
 ERRORS = "errors"
 CATEGORIES_BACKFILL = "categories.backfill"  # one request per video, planned by the backfill job
+CATEGORY_LABELS = "categories.labels"  # people's taxonomy labels for a video (LabelVideoCategories)
 
 ALL = [
     VIDEOS_UPLOADED,
@@ -22,6 +23,7 @@ ALL = [
     CLASSIFIER_DRIFT,
     ERRORS,
     CATEGORIES_BACKFILL,
+    CATEGORY_LABELS,
 ]
 
 # What each consumer group subscribes to: the one source of truth. Service mains subscribe
@@ -30,8 +32,8 @@ SUBSCRIPTIONS: dict[str, list[str]] = {
     "segmenter": [VIDEOS_UPLOADED],
     "encoder": [SHOTS_SEGMENTED],
     "indexer": [SHOTS_EMBEDDED],
-    "trainer": [LABELS_SUBMITTED, SHOTS_INDEXED, MODELS_DEPLOYED],
-    "categories-backfill": [CATEGORIES_BACKFILL],
+    "trainer": [LABELS_SUBMITTED, MODELS_DEPLOYED, CATEGORY_LABELS],
+    "scorer": [SHOTS_INDEXED, CATEGORIES_BACKFILL],
 }
 
 # Every consumed topic has a retry twin `<topic>.retry` (per-record faults, delayed, read by

@@ -34,7 +34,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from google.protobuf.message import Message
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
@@ -49,6 +49,9 @@ from shotline.events import new_meta
 from shotline.health import HealthServer, HealthState
 from shotline.settings import Settings
 from shotline.v1 import events_pb2
+
+if TYPE_CHECKING:
+    from shotline.lease import Lease
 
 log = logs.get("shotline.worker")
 
@@ -694,8 +697,11 @@ class Worker:
             log.debug("lag refresh failed", error=str(e))
 
 
-def run_service(settings: Settings, service: str, topic_suffixes: Iterable[str], handler: Handler) -> None:
-    """The standard service main: logging, /metrics + health, signals, the loop."""
+def run_service(settings: Settings, service: str, topic_suffixes: Iterable[str], handler: Handler,
+                lease: Lease | None = None) -> None:
+    """The standard service main: logging, /metrics + health, signals, the loop. With a `lease`
+    the worker joins its group only once it holds it (alive but not ready while waiting), and
+    stops if it loses it."""
     logs.configure(settings.log_level, settings.log_json, service)
     # `kill -USR1 <pid>` writes every thread's stack to stderr: what a stuck worker is doing.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -705,6 +711,12 @@ def run_service(settings: Settings, service: str, topic_suffixes: Iterable[str],
     worker = Worker(settings, service, topic_suffixes, handler, health=health)
     worker.install_signal_handlers()
     try:
+        if lease is not None:
+            health.detail = f"waiting for the {lease.name} lease"
+            if not lease.acquire(worker._stop, on_lost=worker.stop):
+                return
         worker.run()
     finally:
+        if lease is not None:
+            lease.release()
         server.stop()

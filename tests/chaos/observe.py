@@ -154,7 +154,7 @@ class Recorder(threading.Thread):
     def reached(self, video_id: str, stage: str) -> bool:
         s = self.get(video_id)
         return bool({"segmenter": s.segmented, "encoder": s.embedded, "indexer": s.indexed,
-                     "trainer": s.classified_ms}[stage])
+                     "scorer": s.classified_ms}[stage])
 
     def delay_s(self, video_id: str) -> float | None:
         s, up = self.get(video_id), self.uploads.get(video_id)

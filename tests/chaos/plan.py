@@ -63,7 +63,7 @@ FULL = Plan(
         Wave("kill:segmenter", ("5xx",)),
         Wave("kill:encoder", ("tail:49",)),
         Wave("kill:indexer", ("drip",)),
-        Wave("kill:trainer", ("corrupt",)),
+        Wave("kill:scorer", ("corrupt",)),
         Wave("restart:kafka", ("long",)),
         Wave("restart:milvus", ("tail:62", "stall")),
         Wave("restart:redis", ("unreachable",)),

@@ -1,6 +1,6 @@
 """Category backfill on the real stack, with the running default model (no configuration):
-plan → two workers over Kafka partitions → interrupt → resume → every video classified exactly
-once and served by `GetVideoCategories`; a re-plan finds nothing to do."""
+plan → two scorers (the backfill's workers) over Kafka partitions → interrupt → resume → every
+video classified exactly once and served by `GetVideoCategories`; a re-plan finds nothing to do."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from services.trainer.categories import backfill
-from services.trainer.categories.train import running_model
+from services.scorer import backfill
+from shotline.categories.train import running_model
 from shotline import stores
 from shotline.index import ShotRow
 from shotline.models import l2_normalize, load_bundle
@@ -42,15 +42,17 @@ def _served(query: query_pb2_grpc.QueryServiceStub, video_id: str) -> query_pb2.
 
 
 def test_backfill_is_served_partitioned_resumable_and_idempotent(
-        stack: local.Endpoints, prefix: str, tmp_path: Path, query: query_pb2_grpc.QueryServiceStub) -> None:  # noqa: F811
+        stack: local.Endpoints, prefix: str, tmp_path: Path, query: query_pb2_grpc.QueryServiceStub,  # noqa: F811
+        services: local.StackSettings) -> None:  # noqa: F811
     tax = load_taxonomy()
     bundle = load_bundle(default_bundle_path())
     # What `make backfill` runs with nothing configured: the trainer's own day-one model.
     svc = running_model(None, tax, bundle.encode_text, text_model_id=f"{bundle.model_id}:{bundle.version}")
 
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
-    names = [f"{prefix}.{backfill.TOPIC}", f"{prefix}.{backfill.TOPIC}.dlq", f"{prefix}.{backfill.TOPIC}.retry",
-             f"{prefix}.videos.classified", f"{prefix}.errors"]
+    # The scorer group's whole subscription (written out, not read from the code) and its outputs.
+    names = [f"{prefix}.{t}{twin}" for t in ("categories.backfill", "shots.indexed") for twin in ("", ".retry", ".dlq")]
+    names += [f"{prefix}.videos.classified", f"{prefix}.errors"]
     admin.create_topics([NewTopic(n, 4, 1) for n in names])
     admin.close()
     settings = Settings(kafka_bootstrap_servers=stack.kafka, milvus_uri=stack.milvus, redis_url=stack.redis,
@@ -70,9 +72,9 @@ def test_backfill_is_served_partitioned_resumable_and_idempotent(
     assert (published, skipped) == (N_VIDEOS, 0)
 
     env = service_env(stack, SHOTLINE_TOPIC_PREFIX=prefix, SHOTLINE_CONSUMER_GROUP_PREFIX=prefix,
-                      SHOTLINE_BATCH_MAX_RECORDS="2")
+                      SHOTLINE_BATCH_MAX_RECORDS="2", SHOTLINE_ENCODER_ADDRESS=f"127.0.0.1:{services.encoder_port}")
     env.pop("SHOTLINE_CATEGORY_MODEL_DIR", None)
-    work = ["-m", "services.trainer.categories.backfill", "work"]
+    work = ["-m", "services.scorer"]
 
     def done() -> int:
         return registry.backfill_progress(prefix, svc.version)[0]

@@ -28,7 +28,7 @@ from tests.chaos.stackctl import ChaosStack
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 PLAN = plan.chosen()
-WORKERS = ("segmenter", "encoder", "indexer", "trainer")
+WORKERS = ("segmenter", "encoder", "indexer", "scorer", "trainer")
 
 
 def _wait(pred, timeout: float, interval: float = 0.5) -> bool:  # type: ignore[no-untyped-def]

@@ -356,8 +356,12 @@ def test_every_topic_a_running_service_consumes_has_retry_and_dead_letter_twins(
     finally:
         probe.close()
         admin.close()
-    assert {"shotline-segmenter", "shotline-encoder", "shotline-indexer", "shotline-trainer"} <= set(subscribed)
+    assert {"shotline-segmenter", "shotline-encoder", "shotline-indexer", "shotline-trainer",
+            "shotline-scorer"} <= set(subscribed)
     assert "shotline.models.deployed" in subscribed["shotline-trainer"]
+    # The real-time path left the trainer: new shots are the scorer's, never behind a retrain.
+    assert "shotline.shots.indexed" in subscribed["shotline-scorer"]
+    assert "shotline.shots.indexed" not in subscribed["shotline-trainer"]
     for group, subs in subscribed.items():
         for t in (t for t in subs if not t.endswith((".retry", ".dlq"))):
             for twin in (f"{t}.retry", f"{t}.dlq"):

@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 import pytest
 
-from services.trainer.learning.metrics import average_precision
+from shotline.learning.metrics import average_precision
 from shotline.v1 import events_pb2, query_pb2, query_pb2_grpc
 
 from .conftest import wait_for

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.trainer.categories import merge, pseudo
-from services.trainer.categories import visual_model as vm
-from services.trainer.categories.inputs import META_DIM, meta_features
-from services.trainer.categories.text_model import SupervisedText
+from shotline.categories import merge, pseudo
+from shotline.categories import visual_model as vm
+from shotline.categories.inputs import META_DIM, meta_features
+from shotline.categories.text_model import SupervisedText
 from shotline.errors import BadInput
 from shotline.taxonomy import load_taxonomy
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.trainer.categories import datasets
-from services.trainer.categories import visual_model as vm
-from services.trainer.categories.inputs import VideoText
-from services.trainer.categories.service import CategoryService
-from services.trainer.categories.text_model import ZeroShotText
-from services.trainer.categories.train import fit
+from research import category_datasets as datasets
+from shotline.categories import visual_model as vm
+from shotline.categories.inputs import VideoText
+from shotline.categories.service import CategoryService
+from shotline.categories.text_model import ZeroShotText
+from shotline.categories.train import fit
 from shotline.errors import BadInput
 from shotline.models import load_bundle
 from shotline.models.build_default import default_bundle_path
@@ -112,7 +112,7 @@ def test_day_one_zero_shot_on_a_real_photo(encode) -> None:
     """No labels, no trained model: the joint-space visual zero-shot still reads real pixels."""
     from skimage import data
 
-    from services.trainer.categories.train import day_one
+    from shotline.categories.train import day_one
 
     bundle = load_bundle(default_bundle_path())
     shots = bundle.encode_images([data.chelsea(), data.coffee()])
@@ -127,6 +127,6 @@ def test_day_one_zero_shot_on_a_real_photo(encode) -> None:
 
 
 def svc_req(shots: dict[str, np.ndarray], i: int):
-    from services.trainer.categories.service import Request
+    from shotline.categories.service import Request
 
     return Request(f"photo-{i}", {h: v[i : i + 1] for h, v in shots.items()})

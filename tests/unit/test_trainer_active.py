@@ -1,9 +1,9 @@
 import numpy as np
 
-from services.trainer.eval_al import digits_tasks, main
-from services.trainer.learning.active import ActiveConfig, next_batch, round_mix
-from services.trainer.learning.classifier import train_linear, zero_shot_model
-from services.trainer.learning.scoring import iter_chunks, score_chunks
+from research.eval_al import digits_tasks, main
+from shotline.learning.active import ActiveConfig, next_batch, round_mix
+from shotline.learning.classifier import train_linear, zero_shot_model
+from shotline.learning.scoring import iter_chunks, score_chunks
 
 
 def test_round_mix_sums_to_round_size():

@@ -3,8 +3,8 @@ import pytest
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import train_test_split
 
-from services.trainer.eval_al import digits_tasks
-from services.trainer.learning.classifier import (
+from research.eval_al import digits_tasks
+from shotline.learning.classifier import (
     ModelVersion,
     fit_label_model,
     model_from_bytes,
@@ -12,7 +12,7 @@ from services.trainer.learning.classifier import (
     train_linear,
     zero_shot_model,
 )
-from services.trainer.learning.metrics import average_precision, bootstrap_ap_ci
+from shotline.learning.metrics import average_precision, bootstrap_ap_ci
 from shotline.errors import BadInput
 
 
@@ -185,7 +185,7 @@ def test_ties_and_too_few_labels_keep_zero_shot():
 
 def test_combined_model_is_one_joint_head_vector():
     Xv, Xj, y, text = _two_heads(160, 4, visual_signal=0.0, text_signal=1.0)
-    from services.trainer.learning.classifier import _fit_combined
+    from shotline.learning.classifier import _fit_combined
     w, b = _fit_combined(Xj.astype(np.float64), y, (text / np.linalg.norm(text)).astype(np.float64), 3.0)
     assert w.shape == (16,) and np.isfinite(b)
     assert average_precision(y, Xj @ w + b) > 0.8

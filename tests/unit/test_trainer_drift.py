@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from services.trainer.eval_al import digits_tasks
-from services.trainer.learning.classifier import train_linear
-from services.trainer.learning.drift import detect_drift, psi
+from research.eval_al import digits_tasks
+from shotline.learning.classifier import train_linear
+from shotline.learning.drift import detect_drift, psi
 from shotline.errors import BadInput
 from sklearn.datasets import load_digits
 

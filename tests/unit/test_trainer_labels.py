@@ -1,6 +1,6 @@
 import pytest
 
-from services.trainer.learning.labels import validate_label_name
+from shotline.learning.labels import validate_label_name
 from shotline.errors import BadInput
 
 

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from services.trainer.eval_al import digits_tasks
-from services.trainer.learning.classifier import LinearModel, train_linear
-from services.trainer.learning.feeds import build_feeds
-from services.trainer.learning.scoring import iter_chunks, per_video_aggregate, score_chunks
+from research.eval_al import digits_tasks
+from shotline.learning.classifier import LinearModel, train_linear
+from shotline.learning.feeds import build_feeds
+from shotline.learning.scoring import iter_chunks, per_video_aggregate, score_chunks
 from shotline.errors import BadInput
 
 

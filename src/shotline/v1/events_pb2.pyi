@@ -205,6 +205,24 @@ class ShotLabel(_message.Message):
     value: LabelValue
     def __init__(self, shot_id: _Optional[str] = ..., value: _Optional[_Union[LabelValue, str]] = ...) -> None: ...
 
+class CategoryLabelsSubmitted(_message.Message):
+    __slots__ = ("meta", "labels", "annotator")
+    META_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    ANNOTATOR_FIELD_NUMBER: _ClassVar[int]
+    meta: EventMeta
+    labels: _containers.RepeatedCompositeFieldContainer[VideoCategoryLabel]
+    annotator: str
+    def __init__(self, meta: _Optional[_Union[EventMeta, _Mapping]] = ..., labels: _Optional[_Iterable[_Union[VideoCategoryLabel, _Mapping]]] = ..., annotator: _Optional[str] = ...) -> None: ...
+
+class VideoCategoryLabel(_message.Message):
+    __slots__ = ("category_id", "value")
+    CATEGORY_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    category_id: str
+    value: LabelValue
+    def __init__(self, category_id: _Optional[str] = ..., value: _Optional[_Union[LabelValue, str]] = ...) -> None: ...
+
 class ModelDeployed(_message.Message):
     __slots__ = ("meta", "label", "version", "kind", "ap", "reason")
     META_FIELD_NUMBER: _ClassVar[int]

@@ -134,14 +134,58 @@ class VideoCategories(_message.Message):
     def __init__(self, video_id: _Optional[str] = ..., categories: _Optional[_Iterable[_Union[_common_pb2.CategoryScore, _Mapping]]] = ..., taxonomy_version: _Optional[str] = ..., model_versions: _Optional[_Mapping[str, str]] = ..., classified_at_ms: _Optional[int] = ..., classifiers: _Optional[_Iterable[_Union[ClassifierScore, _Mapping]]] = ...) -> None: ...
 
 class ClassifierScore(_message.Message):
-    __slots__ = ("label", "version", "score")
+    __slots__ = ("label", "version", "score", "probability", "positive")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    POSITIVE_FIELD_NUMBER: _ClassVar[int]
     label: str
     version: int
     score: float
-    def __init__(self, label: _Optional[str] = ..., version: _Optional[int] = ..., score: _Optional[float] = ...) -> None: ...
+    probability: float
+    positive: bool
+    def __init__(self, label: _Optional[str] = ..., version: _Optional[int] = ..., score: _Optional[float] = ..., probability: _Optional[float] = ..., positive: _Optional[bool] = ...) -> None: ...
+
+class BatchGetVideoCategoriesRequest(_message.Message):
+    __slots__ = ("video_ids",)
+    VIDEO_IDS_FIELD_NUMBER: _ClassVar[int]
+    video_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, video_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BatchGetVideoCategoriesResponse(_message.Message):
+    __slots__ = ("videos", "not_found")
+    VIDEOS_FIELD_NUMBER: _ClassVar[int]
+    NOT_FOUND_FIELD_NUMBER: _ClassVar[int]
+    videos: _containers.RepeatedCompositeFieldContainer[VideoCategories]
+    not_found: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, videos: _Optional[_Iterable[_Union[VideoCategories, _Mapping]]] = ..., not_found: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CategoryLabel(_message.Message):
+    __slots__ = ("category_id", "value")
+    CATEGORY_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    category_id: str
+    value: _events_pb2.LabelValue
+    def __init__(self, category_id: _Optional[str] = ..., value: _Optional[_Union[_events_pb2.LabelValue, str]] = ...) -> None: ...
+
+class LabelVideoCategoriesRequest(_message.Message):
+    __slots__ = ("video_id", "labels", "annotator")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    ANNOTATOR_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    labels: _containers.RepeatedCompositeFieldContainer[CategoryLabel]
+    annotator: str
+    def __init__(self, video_id: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[CategoryLabel, _Mapping]]] = ..., annotator: _Optional[str] = ...) -> None: ...
+
+class LabelVideoCategoriesResponse(_message.Message):
+    __slots__ = ("event_id", "accepted")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    accepted: int
+    def __init__(self, event_id: _Optional[str] = ..., accepted: _Optional[int] = ...) -> None: ...
 
 class ScoreShotsRequest(_message.Message):
     __slots__ = ("label", "shot_ids")
@@ -152,8 +196,15 @@ class ScoreShotsRequest(_message.Message):
     def __init__(self, label: _Optional[str] = ..., shot_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ScoreShotsResponse(_message.Message):
-    __slots__ = ("label", "version", "scores")
+    __slots__ = ("label", "version", "scores", "probabilities", "threshold")
     class ScoresEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ProbabilitiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -163,10 +214,14 @@ class ScoreShotsResponse(_message.Message):
     LABEL_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     label: str
     version: int
     scores: _containers.ScalarMap[str, float]
-    def __init__(self, label: _Optional[str] = ..., version: _Optional[int] = ..., scores: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    probabilities: _containers.ScalarMap[str, float]
+    threshold: float
+    def __init__(self, label: _Optional[str] = ..., version: _Optional[int] = ..., scores: _Optional[_Mapping[str, float]] = ..., probabilities: _Optional[_Mapping[str, float]] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class GetFeedRequest(_message.Message):
     __slots__ = ("label", "kind", "n")
@@ -255,7 +310,7 @@ class ListClassifiersResponse(_message.Message):
     def __init__(self, classifiers: _Optional[_Iterable[_Union[Classifier, _Mapping]]] = ...) -> None: ...
 
 class ClassifierVersion(_message.Message):
-    __slots__ = ("version", "kind", "ap", "ap_low", "ap_high", "positives", "negatives", "embedding_model", "head", "trained_at_ms", "train_seconds", "ap_trained", "ap_zero_shot", "ap_combined", "chosen_because")
+    __slots__ = ("version", "kind", "ap", "ap_low", "ap_high", "positives", "negatives", "embedding_model", "head", "trained_at_ms", "train_seconds", "ap_trained", "ap_zero_shot", "ap_combined", "chosen_because", "calibrated", "threshold", "threshold_precision", "threshold_recall")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     AP_FIELD_NUMBER: _ClassVar[int]
@@ -271,6 +326,10 @@ class ClassifierVersion(_message.Message):
     AP_ZERO_SHOT_FIELD_NUMBER: _ClassVar[int]
     AP_COMBINED_FIELD_NUMBER: _ClassVar[int]
     CHOSEN_BECAUSE_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATED_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_RECALL_FIELD_NUMBER: _ClassVar[int]
     version: int
     kind: str
     ap: float
@@ -286,7 +345,11 @@ class ClassifierVersion(_message.Message):
     ap_zero_shot: float
     ap_combined: float
     chosen_because: str
-    def __init__(self, version: _Optional[int] = ..., kind: _Optional[str] = ..., ap: _Optional[float] = ..., ap_low: _Optional[float] = ..., ap_high: _Optional[float] = ..., positives: _Optional[int] = ..., negatives: _Optional[int] = ..., embedding_model: _Optional[str] = ..., head: _Optional[str] = ..., trained_at_ms: _Optional[int] = ..., train_seconds: _Optional[float] = ..., ap_trained: _Optional[float] = ..., ap_zero_shot: _Optional[float] = ..., ap_combined: _Optional[float] = ..., chosen_because: _Optional[str] = ...) -> None: ...
+    calibrated: bool
+    threshold: float
+    threshold_precision: float
+    threshold_recall: float
+    def __init__(self, version: _Optional[int] = ..., kind: _Optional[str] = ..., ap: _Optional[float] = ..., ap_low: _Optional[float] = ..., ap_high: _Optional[float] = ..., positives: _Optional[int] = ..., negatives: _Optional[int] = ..., embedding_model: _Optional[str] = ..., head: _Optional[str] = ..., trained_at_ms: _Optional[int] = ..., train_seconds: _Optional[float] = ..., ap_trained: _Optional[float] = ..., ap_zero_shot: _Optional[float] = ..., ap_combined: _Optional[float] = ..., chosen_because: _Optional[str] = ..., calibrated: _Optional[bool] = ..., threshold: _Optional[float] = ..., threshold_precision: _Optional[float] = ..., threshold_recall: _Optional[float] = ...) -> None: ...
 
 class Classifier(_message.Message):
     __slots__ = ("label", "description", "deployed_version", "pinned", "versions", "positives", "negatives")

@@ -49,6 +49,16 @@ class QueryServiceStub:
                 request_serializer=shotline_dot_v1_dot_query__pb2.GetVideoCategoriesRequest.SerializeToString,
                 response_deserializer=shotline_dot_v1_dot_query__pb2.VideoCategories.FromString,
                 _registered_method=True)
+        self.BatchGetVideoCategories = channel.unary_unary(
+                '/shotline.v1.QueryService/BatchGetVideoCategories',
+                request_serializer=shotline_dot_v1_dot_query__pb2.BatchGetVideoCategoriesRequest.SerializeToString,
+                response_deserializer=shotline_dot_v1_dot_query__pb2.BatchGetVideoCategoriesResponse.FromString,
+                _registered_method=True)
+        self.LabelVideoCategories = channel.unary_unary(
+                '/shotline.v1.QueryService/LabelVideoCategories',
+                request_serializer=shotline_dot_v1_dot_query__pb2.LabelVideoCategoriesRequest.SerializeToString,
+                response_deserializer=shotline_dot_v1_dot_query__pb2.LabelVideoCategoriesResponse.FromString,
+                _registered_method=True)
         self.ScoreShots = channel.unary_unary(
                 '/shotline.v1.QueryService/ScoreShots',
                 request_serializer=shotline_dot_v1_dot_query__pb2.ScoreShotsRequest.SerializeToString,
@@ -108,6 +118,20 @@ class QueryServiceServicer:
 
     def GetVideoCategories(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetVideoCategories(self, request, context):
+        """Many videos in one call (an ad server filling a page); unknown ids are listed, not an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LabelVideoCategories(self, request, context):
+        """People label a video with taxonomy categories; the category model retrains from them.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -180,6 +204,16 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.GetVideoCategories,
                     request_deserializer=shotline_dot_v1_dot_query__pb2.GetVideoCategoriesRequest.FromString,
                     response_serializer=shotline_dot_v1_dot_query__pb2.VideoCategories.SerializeToString,
+            ),
+            'BatchGetVideoCategories': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetVideoCategories,
+                    request_deserializer=shotline_dot_v1_dot_query__pb2.BatchGetVideoCategoriesRequest.FromString,
+                    response_serializer=shotline_dot_v1_dot_query__pb2.BatchGetVideoCategoriesResponse.SerializeToString,
+            ),
+            'LabelVideoCategories': grpc.unary_unary_rpc_method_handler(
+                    servicer.LabelVideoCategories,
+                    request_deserializer=shotline_dot_v1_dot_query__pb2.LabelVideoCategoriesRequest.FromString,
+                    response_serializer=shotline_dot_v1_dot_query__pb2.LabelVideoCategoriesResponse.SerializeToString,
             ),
             'ScoreShots': grpc.unary_unary_rpc_method_handler(
                     servicer.ScoreShots,
@@ -303,6 +337,60 @@ class QueryService:
             '/shotline.v1.QueryService/GetVideoCategories',
             shotline_dot_v1_dot_query__pb2.GetVideoCategoriesRequest.SerializeToString,
             shotline_dot_v1_dot_query__pb2.VideoCategories.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetVideoCategories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shotline.v1.QueryService/BatchGetVideoCategories',
+            shotline_dot_v1_dot_query__pb2.BatchGetVideoCategoriesRequest.SerializeToString,
+            shotline_dot_v1_dot_query__pb2.BatchGetVideoCategoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LabelVideoCategories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shotline.v1.QueryService/LabelVideoCategories',
+            shotline_dot_v1_dot_query__pb2.LabelVideoCategoriesRequest.SerializeToString,
+            shotline_dot_v1_dot_query__pb2.LabelVideoCategoriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

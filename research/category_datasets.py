@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from services.trainer.categories.inputs import VideoText
-from services.trainer.categories.service import Request
-from services.trainer.categories.train import Example
+from shotline.categories.inputs import VideoText
+from shotline.categories.service import Request
+from shotline.categories.train import Example
 from shotline.models import VisionLanguageModel, l2_normalize
 from shotline.taxonomy import Taxonomy
 

@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from services.trainer.categories.inputs import VideoText
+from shotline.categories.inputs import VideoText
 from shotline.taxonomy import Taxonomy
 
 EncodeText = Callable[[list[str]], np.ndarray]

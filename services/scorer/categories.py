@@ -14,15 +14,17 @@ from dataclasses import asdict
 import numpy as np
 from prometheus_client import Counter, Histogram
 
-from services.trainer.categories.inputs import VideoText
-from services.trainer.categories.messages import read_model_doc, video_classified
-from services.trainer.categories.service import CategoryService
+from shotline.categories.inputs import VideoText
+from shotline.categories.messages import read_model_doc, video_classified
+from shotline.categories.service import CategoryService
 from shotline import topics
 from shotline.index import ShotIndex
 from shotline.registry import Registry
 from shotline.settings import Settings
 from shotline.v1 import events_pb2
 from shotline.worker import Output
+
+SERVICE = "scorer"
 
 VIDEOS = Counter("shotline_categories_videos_classified_total", "Videos classified into taxonomy categories",
                  ["outcome"])
@@ -53,5 +55,5 @@ class RealtimeCategories:
         self.registry.set_video_categories(video_id, read_model_doc(result, ev.upload_id))
         LATENCY.observe(latency)
         VIDEOS.labels("categorised" if result.categories else "no_category").inc()
-        msg = video_classified(result, "trainer", latency, ev.meta.trace_id)
+        msg = video_classified(result, SERVICE, latency, ev.meta.trace_id)
         return [Output.event(self.settings.topic(topics.VIDEOS_CLASSIFIED), video_id, msg)]

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from services.trainer.categories import merge, pseudo
-from services.trainer.categories import visual_model as vm
-from services.trainer.categories.inputs import META_DIM, meta_features
-from services.trainer.categories.service import CategoryModels, CategoryService, EncodeText, Policy, Request
-from services.trainer.categories.text_model import SupervisedText, TextModel, ZeroShotText
+from shotline.categories import merge, pseudo
+from shotline.categories import visual_model as vm
+from shotline.categories.inputs import META_DIM, meta_features
+from shotline.categories.service import CategoryModels, CategoryService, EncodeText, Policy, Request
+from shotline.categories.text_model import SupervisedText, TextModel, ZeroShotText
 from shotline.errors import BadInput
 from shotline.models import l2_normalize
 from shotline.taxonomy import Taxonomy

@@ -30,10 +30,10 @@ from sklearn.preprocessing import StandardScaler
 
 from shotline.errors import BadInput
 
-from .learning.active import ActiveConfig, next_batch
-from .learning.classifier import LinearModel, fit_label_model
-from .learning.metrics import average_precision
-from .learning.scoring import iter_chunks, score_chunks
+from shotline.learning.active import ActiveConfig, next_batch
+from shotline.learning.classifier import LinearModel, fit_label_model
+from shotline.learning.metrics import average_precision
+from shotline.learning.scoring import iter_chunks, score_chunks
 
 BUDGETS = (25, 50, 100, 500, 1000)
 STRATEGIES = ("random", "zero_shot", "mix", "ours")
@@ -244,7 +244,7 @@ def print_report(results: dict[str, dict[str, dict[int, Cell]]], summary: dict, 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m services.trainer.eval_al", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m research.eval_al", description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", choices=("digits", "breast_cancer", "all"), default="digits")
     ap.add_argument("--npz", type=Path, help="labelled embedding set (overrides --dataset)")
     ap.add_argument("--budgets", type=lambda s: tuple(int(x) for x in s.split(",")), default=BUDGETS)

@@ -1,9 +1,12 @@
 """Backfill: re-classify the whole catalog (or one catalog id) with the current category model.
 
-    python -m services.trainer.categories.backfill plan [--catalog-id C]   # publish requests
-    python -m services.trainer.categories.backfill work                    # a worker (run N)
-    python -m services.trainer.categories.backfill progress                # tqdm until done
-    python -m services.trainer.categories.backfill run [--workers N]       # all three: `make backfill`
+    python -m services.scorer.backfill plan [--catalog-id C]   # publish requests
+    python -m services.scorer.backfill progress                # tqdm until done
+    python -m services.scorer.backfill run [--workers N]       # both: `make backfill`
+
+The work itself is done by the scorers (``services/scorer``: the same consumer group reads
+``categories.backfill`` beside ``shots.indexed``), so a backfill scales with the scorer
+Deployment; ``run --workers N`` adds N scorer processes for the run's duration.
 
 The model is the running one: the artefact in ``SHOTLINE_CATEGORY_MODEL_DIR`` when set, else
 the same zero-shot day-one model the trainer serves (``train.day_one``), so a fresh stack
@@ -11,7 +14,7 @@ needs no configuration.
 
 Partitioned and parallel through Kafka: the planner publishes one request per video to
 ``<prefix>.categories.backfill`` keyed by video id; workers in one consumer group split its
-partitions (``shotline.worker``: at-least-once, offsets committed after results are stored).
+partitions (the scorers, ``shotline.worker``: at-least-once, offsets committed after results are stored).
 Results go through the same read-model call as the real-time path
 (``Registry.set_video_categories``), so ``GetVideoCategories`` serves them at once.
 Checkpoints: committed offsets (a restarted worker resumes where its group stopped) and the
@@ -33,10 +36,10 @@ from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from tqdm import tqdm
 
-from services.trainer.categories.inputs import VideoText
-from services.trainer.categories.messages import read_model_doc, video_classified
-from services.trainer.categories.service import CategoryService, Request
-from services.trainer.categories.train import running_model
+from shotline.categories.inputs import VideoText
+from shotline.categories.messages import read_model_doc, video_classified
+from shotline.categories.service import CategoryService, Request
+from shotline.categories.train import running_model
 from shotline import stores, topics
 from shotline.errors import BadInput
 from shotline.events import validate_video_id
@@ -45,15 +48,15 @@ from shotline.models import load_bundle
 from shotline.registry import Registry
 from shotline.settings import Settings
 from shotline.taxonomy import load_taxonomy
-from shotline.worker import Output, run_service
+from shotline.worker import Output
 
 TOPIC = topics.CATEGORIES_BACKFILL
-SERVICE = "categories-backfill"
+SERVICE = "scorer"
 app = typer.Typer(add_completion=False)
 
 
 class BackfillSettings(Settings):
-    """The trainer's category settings (same variables): the backfill runs the model it serves."""
+    """The scorer's category settings (same variables): the backfill plans for the model it serves."""
 
     category_model_dir: Path | None = None  # a trained category artefact; unset = zero-shot day-one model
     taxonomy_path: Path | None = None       # unset = the bundled taxonomy
@@ -165,13 +168,6 @@ def plan_cmd(catalog_id: str = typer.Option("", help="only this catalog (default
     print(f"category model {svc.version}: published {published}, skipped {skipped} already done")
 
 
-@app.command("work")
-def work_cmd() -> None:
-    settings = BackfillSettings()
-    svc, index, registry = _load(settings)
-    run_service(settings, SERVICE, topics.SUBSCRIPTIONS[SERVICE], BackfillHandler(settings, svc, index, registry))
-
-
 def watch(registry: Registry, scope: str, version: str, timeout_s: float, alive: Callable[[], bool] = lambda: True) -> bool:
     """A tqdm bar over the backfill's done set until every planned video is done (True), the
     timeout passes or ``alive()`` turns false (False)."""
@@ -198,11 +194,12 @@ def progress_cmd(timeout_s: float = 3600.0) -> None:
 
 
 @app.command("run")
-def run_cmd(workers: int = typer.Option(2, min=1, help="worker processes (they split the topic's partitions)"),
+def run_cmd(workers: int = typer.Option(0, min=0, help="extra scorer processes for this run (0: the running scorers do it)"),
             catalog_id: str = typer.Option("", help="only this catalog (default: all indexed videos)"),
             timeout_s: float = 24 * 3600.0) -> None:
     """Plan, run workers with a progress bar until every video is done, stop them. Interrupted
     (Ctrl-C), the workers commit what they finished: run it again to resume."""
+    import os
     import signal
     import subprocess
     import sys
@@ -211,7 +208,8 @@ def run_cmd(workers: int = typer.Option(2, min=1, help="worker processes (they s
     svc, index, registry = _load(settings)
     published, skipped = plan(settings, index, registry, svc.version, svc.m.head, catalog_id or None)
     print(f"category model {svc.version}: published {published}, skipped {skipped} already done", flush=True)
-    procs = [subprocess.Popen([sys.executable, "-m", "services.trainer.categories.backfill", "work"])
+    env = {**os.environ, "SHOTLINE_METRICS_PORT": "0"}  # beside a running scorer: no port clash
+    procs = [subprocess.Popen([sys.executable, "-m", "services.scorer"], env=env)
              for _ in range(workers if published else 0)]
     try:
         ok = watch(registry, settings.topic_prefix, svc.version, timeout_s,

@@ -19,10 +19,10 @@ from typing import Literal
 
 import numpy as np
 
-from services.trainer.categories import merge
-from services.trainer.categories.inputs import META_DIM, VideoText, meta_features
-from services.trainer.categories.text_model import SupervisedText, TextModel, ZeroShotText
-from services.trainer.categories.visual_model import OrtVisualModel
+from shotline.categories import merge
+from shotline.categories.inputs import META_DIM, VideoText, meta_features
+from shotline.categories.text_model import SupervisedText, TextModel, ZeroShotText
+from shotline.categories.visual_model import OrtVisualModel
 from shotline.errors import BadInput
 from shotline.models import l2_normalize
 from shotline.taxonomy import Taxonomy, load_taxonomy

@@ -1,4 +1,4 @@
-"""Evaluate the category models: ``python -m services.trainer.categories.evaluate``.
+"""Evaluate the category models: ``python -m research.eval_categories``.
 
 Prints precision / recall / coverage / categories-per-video for text-only, visual-only, the
 union merge and the meta-classifier, with thresholds chosen on validation for ≥ 80% precision,
@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from services.trainer.categories import datasets, merge
-from services.trainer.categories import visual_model as vm
-from services.trainer.categories.service import CategoryService
-from services.trainer.categories.train import Example, fit, label_matrix
+from research import category_datasets as datasets
+from shotline.categories import merge
+from shotline.categories import visual_model as vm
+from shotline.categories.service import CategoryService
+from shotline.categories.train import Example, fit, label_matrix
 from shotline.models import load_bundle
 from shotline.models.build_default import default_bundle_path
 from shotline.taxonomy import load_taxonomy

@@ -6,7 +6,7 @@ Warm rounds (a linear model exists): mostly borderline shots (uncertainty sampli
 way to move the boundary), top positives — doubled while positives are scarce, since rare
 concepts starve a classifier of positives — and some random while labels are few (< 100) so the
 model sees the true catalog distribution; after that random shots only confirm easy negatives.
-Tuned with ``python -m services.trainer.eval_al --seed-offset 100`` (digits one-vs-rest, other
+Tuned with ``python -m research.eval_al --seed-offset 100`` (digits one-vs-rest, other
 splits than the reported ones): among the configs tried this one won at every budget.
 """
 

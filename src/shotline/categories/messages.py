@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from services.trainer.categories.service import CategoryResult
+from shotline.categories.service import CategoryResult
 from shotline.events import new_meta
 from shotline.v1 import common_pb2, events_pb2
 

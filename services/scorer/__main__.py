@@ -1,0 +1,3 @@
+from services.scorer.main import main
+
+main()

@@ -1,0 +1,80 @@
+"""Real-time classifier scores: a newly indexed chunk → every deployed classifier's per-video score.
+
+The video's shots are read from the index once per chunk, on the union of the heads the deployed
+classifiers use, and scored by all of them (one matrix product each); models are loaded from the
+read model by (label, version) and cached — a version never changes once written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from prometheus_client import Counter
+
+from shotline.errors import BadInput
+from shotline.index import ShotIndex
+from shotline.learning.classifier import LinearModel, ModelVersion, model_from_bytes
+from shotline.registry import Registry
+
+SHOTS_SCORED = Counter("shotline_scorer_shots_scored_total", "New shots scored by deployed classifiers")
+
+
+@dataclass(frozen=True)
+class VideoScore:
+    label: str
+    version: int
+    score: float             # the video's aggregate over its shots
+    new_shot_scores: list[float]  # the chunk's own shots (the drift monitor's recent scores)
+
+
+class ClassifierScorer:
+    def __init__(self, registry: Registry, index: ShotIndex, aggregate: str = "max", cache_size: int = 256):
+        self.registry = registry
+        self.index = index
+        self.aggregate = aggregate
+        self.cache_size = cache_size
+        self._cache: dict[tuple[str, int], tuple[LinearModel, ModelVersion]] = {}
+
+    def load(self, label: str, version: int) -> tuple[LinearModel, ModelVersion]:
+        key = (label, version)
+        if key not in self._cache:
+            blob = self.registry.model_blob(label, version)
+            if blob is None:
+                raise BadInput("unknown_version", f"{label} has no version {version}")
+            if len(self._cache) >= self.cache_size:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = model_from_bytes(blob)
+        return self._cache[key]
+
+    def deployed(self) -> list[tuple[str, int, LinearModel, ModelVersion]]:
+        out = []
+        for label in self.registry.labels():
+            version = self.registry.deployed(label)
+            if version:
+                out.append((label, version, *self.load(label, version)))
+        return out
+
+    def score(self, video_id: str, n_shots: int, new_shot_ids: set[str]) -> list[VideoScore]:
+        models = self.deployed()
+        if not models or not n_shots:
+            return []
+        heads = sorted({meta.head for *_, meta in models})
+        rows = sorted(self.index.get([self.index.pk_of(video_id, i) for i in range(n_shots)], heads=heads),
+                      key=lambda r: r.shot_index)
+        if not rows:
+            return []
+        X = {h: np.stack([r.vectors[h] for r in rows]) for h in heads}
+        fresh = np.asarray([f"{video_id}/{r.shot_index}" in new_shot_ids for r in rows])
+        out = []
+        for label, version, model, meta in models:
+            s = model.decision(X[meta.head])
+            agg = float(s.max() if self.aggregate == "max" else s.mean())
+            out.append(VideoScore(label, version, agg, [float(v) for v in s[fresh]]))
+        return out
+
+    def store(self, video_id: str, scores: list[VideoScore]) -> None:
+        for vs in scores:
+            self.registry.set_video_classifier(video_id, vs.label, vs.version, vs.score)
+            self.registry.push_recent(vs.label, vs.new_shot_scores)
+            SHOTS_SCORED.inc(len(vs.new_shot_scores))
