@@ -144,7 +144,14 @@ class TrainerHandler:
 
     def retrain(self, label: str) -> list[Output]:
         trained = self.pipeline.retrain(label)
-        if trained is None or not trained.deployed:
+        if trained is None:
+            return []
+        if not trained.deployed:
+            # Pinned: the new version waits, but the pinned version's feeds must drop the
+            # shots just labelled (an expert should not be shown them again).
+            pinned = self.registry.deployed(label)
+            if pinned:
+                self.pipeline.rescore(label, pinned)
             return []
         v = trained.version
         self.pipeline.rescore(label, v.version)

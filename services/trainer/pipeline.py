@@ -121,9 +121,8 @@ class ClassifierPipeline:
         blob = model_to_bytes(model, meta)
         self.blobs.put(f"classifiers/{label}/{version:06d}.npz", blob)  # the durable artefact
         self.registry.save_version(label, version, asdict(meta), blob)
-        deployed = not self.registry.pinned(label)
+        deployed = self.registry.deploy_unless_pinned(label, version)
         if deployed:
-            self.registry.set_deployed(label, version)
             DEPLOYED.labels(label).set(version)
             AP.labels(label).set(model.ap_cv if model.ap_cv is not None else float("nan"))
         LABELS.labels(label, "positive").set(model.n_pos)

@@ -8,6 +8,7 @@ Key layout (all under `shotline:`):
                                       replaced or removed — kept for review, never trained on
   label:<l>:meta                      hash description, created_ms
   label:<l>:versions                  hash version → ModelVersion JSON
+  label:<l>:version_seq               the last version number handed out (INCR: never reused)
   label:<l>:model:<v>                 model weights (npz bytes)
   label:<l>:deployed / :pinned        deployed version / "1" when pinned
   label:<l>:feed:<kind>               JSON [{shot_id, score}] for the deployed version
@@ -62,6 +63,30 @@ class DetachedAnnotation:
     new_upload_id: str
     detached_ms: int
 
+
+# The next version number: INCR, lifted above any version already stored (labels from before
+# the counter existed), so two trainers — or a trainer and a restore — never reuse a number.
+_NEXT_VERSION = """
+local n = redis.call('INCR', KEYS[1])
+local top = 0
+for _, v in ipairs(redis.call('HKEYS', KEYS[2])) do
+  local x = tonumber(v)
+  if x and x > top then top = x end
+end
+if n <= top then
+  n = top + 1
+  redis.call('SET', KEYS[1], n)
+end
+return n
+"""
+
+# An automatic deploy happens only if nobody pinned a version: checked and set in one step, so
+# a pin through the API between the check and the write can never be overwritten.
+_DEPLOY_UNLESS_PINNED = """
+if redis.call('GET', KEYS[2]) == '1' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
 
 # Renew / release a lease only while this holder still owns it (never another replica's).
 _LEASE_RENEW = """
@@ -242,11 +267,17 @@ class Registry:
         self._call(pipe.execute)
 
     def next_version(self, label: str) -> int:
-        versions = self.versions(label)
-        return (max(versions) if versions else 0) + 1
+        return int(self._call(self.r.eval, _NEXT_VERSION, 2, _k("label", label, "version_seq"),
+                              _k("label", label, "versions")))
+
+    def deploy_unless_pinned(self, label: str, version: int) -> bool:
+        """The trainer's automatic deploy: False (nothing written) when a version is pinned."""
+        return bool(self._call(self.r.eval, _DEPLOY_UNLESS_PINNED, 2, _k("label", label, "deployed"),
+                               _k("label", label, "pinned"), version))
 
     def set_deployed(self, label: str, version: int, pinned: bool | None = None) -> None:
-        pipe = self.r.pipeline()
+        """A deploy through the API: version and pin state in one MULTI/EXEC transaction."""
+        pipe = self.r.pipeline(transaction=True)
         pipe.set(_k("label", label, "deployed"), version)
         if pinned is not None:
             pipe.set(_k("label", label, "pinned"), "1" if pinned else "0")

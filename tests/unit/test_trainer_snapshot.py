@@ -13,6 +13,12 @@ from shotline.index import ShotIndex
 from .test_index_shots import _video, index, server  # noqa: F401  (real milvus-lite fixtures)
 
 
+def _reupload(index: ShotIndex, video_id: str, version: str, rows) -> None:  # type: ignore[no-untyped-def]
+    """A re-upload as the indexer does it: validate every row, upsert in place, trim the rest."""
+    index.write(index.prepare(rows))
+    index.replace_video(video_id, version)
+
+
 def _contents(snap: VectorSnapshot) -> dict[int, tuple[str, np.ndarray]]:
     out = {}
     for pks, vids, vecs in snap.chunks(rows=3):
@@ -43,20 +49,45 @@ def test_snapshot_follows_ingest_reuploads_and_deletes(index: ShotIndex, tmp_pat
     index.upsert(_video("a", 5) + _video("b", 4))
     snap = VectorSnapshot(index, "visual", tmp_path)
     snap.refresh()
-    assert len(snap) == 9 and (tmp_path / index.collection / "visual" / "vectors.npy").exists()
+    base = tmp_path / index.collection / "visual" / "current"
+    assert len(snap) == 9 and base.is_symlink() and (base / "vectors.npy").exists()
     _same(_contents(snap), _truth(index))
 
     index.upsert(_now(_video("c", 3)))                       # new video → delta
-    index.publish_video("a", "v2", _now(_video("a", 5, version="v2", seed=7)))  # same pks, new vectors
+    _reupload(index, "a", "v2", _now(_video("a", 5, version="v2", seed=7)))  # same pks, new vectors
     snap.refresh()
     assert len(snap) == 12
     _same(_contents(snap), _truth(index))
 
-    index.publish_video("b", "v2", _now(_video("b", 2, version="v2", seed=3)))  # fewer shots → rebuild
+    _reupload(index, "b", "v2", _now(_video("b", 2, version="v2", seed=3)))  # fewer shots: leftovers trimmed
     snap.refresh()
     assert len(snap) == 10 == index.count()
+    _same(_contents(snap), _truth(index))
+
+    index.delete_video("c")                                   # a deletion only the row count reveals
+    snap.refresh()
+    assert len(snap) == 7 == index.count()
     _same(_contents(snap), _truth(index))
 
     reopened = VectorSnapshot(index, "visual", tmp_path)   # a restarted trainer reuses the files
     reopened.refresh()
     _same(_contents(reopened), _truth(index))
+
+
+def test_a_torn_or_corrupt_base_is_rebuilt_and_swaps_are_whole(index: ShotIndex, tmp_path: Path) -> None:  # noqa: F811
+    index.upsert(_video("a", 5) + _video("b", 4))
+    snap = VectorSnapshot(index, "visual", tmp_path)
+    snap.refresh()
+    head_dir = tmp_path / index.collection / "visual"
+    first = (head_dir / "current").resolve()
+    # Flip one byte of the live vectors: the checksum in meta.json no longer matches.
+    vectors = first / "vectors.npy"
+    data = bytearray(vectors.read_bytes())
+    data[-1] ^= 0xFF
+    vectors.write_bytes(bytes(data))
+    reopened = VectorSnapshot(index, "visual", tmp_path)
+    reopened.refresh()
+    _same(_contents(reopened), _truth(index))
+    second = (head_dir / "current").resolve()
+    assert second != first and not first.exists(), "the bad base was replaced by a new directory"
+    assert sorted(p.name for p in head_dir.iterdir()) == sorted(["current", second.name])

@@ -7,7 +7,7 @@ Consistency: the collection's default is Bounded (searches never wait on recent 
 every read that must see the caller's own writes (count, get, video_shots, iteration) asks
 for Strong explicitly.
 
-Re-upload replacement (``publish_video``; the indexer does the same chunk by chunk): every row
+Re-upload replacement (the indexer, chunk by chunk: ``prepare`` → ``write`` → ``replace_video``): every row
 is validated before anything is written, so bad input never costs the old version. The new
 version's rows are then upserted *in place* (the primary key is hash(model, video, shot index),
 not the version: new shot N overwrites old shot N in one write), and only then are the rows
@@ -279,18 +279,6 @@ class ShotIndex:
         if stale:
             self.client.delete(self.collection, filter=expr, timeout=self.timeout)
         return stale
-
-    def publish_video(self, video_id: str, version: str, rows: Sequence[ShotRow]) -> int:
-        """Make ``rows`` the only shots of ``video_id``: validate all, upsert in place, then
-        delete what is left of other versions (a search never finds the video empty)."""
-        for r in rows:
-            if r.video_id != video_id or r.video_version != version:
-                raise BadInput("mixed_video_rows",
-                               f"row {r.video_id}/{r.video_version} in publish of {video_id}/{version}")
-        entities = self.prepare(rows)  # bad input must not cost the old version
-        n = self._write(entities)
-        self.replace_video(video_id, version)
-        return n
 
     @_milvus_errors
     def delete_video(self, video_id: str) -> None:
