@@ -1,10 +1,10 @@
 """Real-time pipeline: how soon after an upload its shots, index rows and categories exist.
 
-Starts its own local stack (Kafka, milvus-lite, Redis and the five services, as `make up`
+Starts its own local stack (Kafka, milvus-lite, Redis and the services, as `make up`
 does) in a temp run dir on its own ports, uploads the real test videos (the four samples and
 the 60 s 720p one) through ``videos.uploaded`` one at a time, and times each stage from the
 events on the topics: upload → last shots-segmented chunk, upload → video complete in the
-index, last shot indexed → categories stored (the trainer's own ``latency_seconds``: issue
+index, last shot indexed → categories stored (the scorer's own ``latency_seconds``: issue
 8's ≤ 5 s target), upload → videos.classified.
 
 Baselines, same run: the same file segmented in-process by ``segment_video`` (no Kafka, no
