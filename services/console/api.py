@@ -247,7 +247,16 @@ class QueryApi:
                     sort: str = "recent", offset: int = 0, limit: int = 50) -> dict[str, Any]:
         res = self.call("ListAnnotations", query_pb2.ListAnnotationsRequest(label=label))
         rows = [{"shot_id": a.shot_id, "value": VALUE_NAMES.get(a.value, "unspecified"),
-                 "annotator": a.annotator, "labelled_at_ms": a.labelled_at_ms} for a in res.annotations]
+                 "annotator": a.annotator, "labelled_at_ms": a.labelled_at_ms}
+                for a in res.annotations if not a.detached]
+        # Labels whose shot a re-upload replaced: shown apart ("shot replaced"), never trained on,
+        # so the expert can look at the new content and label it again.
+        replaced = [{"shot_id": a.shot_id, "value": VALUE_NAMES.get(a.value, "unspecified"),
+                     "annotator": a.annotator, "labelled_at_ms": a.labelled_at_ms,
+                     "old_upload_id": a.detached_upload_id, "new_upload_id": a.replaced_by_upload_id,
+                     "replaced_at_ms": a.detached_at_ms}
+                    for a in res.annotations if a.detached]
+        replaced.sort(key=lambda r: -r["replaced_at_ms"])
         annotators = sorted({r["annotator"] for r in rows if r["annotator"]})
         counts = {"positive": sum(r["value"] == "positive" for r in rows),
                   "negative": sum(r["value"] == "negative" for r in rows)}
@@ -270,7 +279,7 @@ class QueryApi:
         self._attach_shots(page)
         return {"label": res.label, "total": len(rows), "offset": offset, "limit": limit,
                 "has_more": len(rows) > offset + limit, "annotators": annotators, "counts": counts,
-                "annotations": page}
+                "annotations": page, "replaced": replaced[:200]}
 
     def _attach_shots(self, rows: list[dict[str, Any]]) -> None:
         """Thumbnails and times for annotation rows (the API returns only shot ids there)."""

@@ -247,3 +247,17 @@ def test_retrain_state_is_derived_from_label_counts() -> None:
     c.deployed_version, c.pinned = 2, True
     assert retrain_state(c) == {"state": "deployed", "text": "deployed v2 (pinned)"}
     assert retrain_state(query_pb2.Classifier(label="y"))["state"] == "queued"
+
+
+def test_review_shows_labels_of_replaced_shots_apart(env) -> None:  # type: ignore[no-untyped-def]
+    client, stub, *_ = env
+    stub.annotations.append(query_pb2.Annotation(
+        shot_id="bikes/7", value=events_pb2.LABEL_VALUE_POSITIVE, annotator="ann", labelled_at_ms=4, detached=True,
+        detached_upload_id="u-old", replaced_by_upload_id="u-new", detached_at_ms=9))
+    rows = client.get("/api/classifiers/cycling/annotations").json()
+    # Not among the annotations the model trains on, nor in their counts …
+    assert "bikes/7" not in [a["shot_id"] for a in rows["annotations"]]
+    assert rows["counts"] == {"positive": 2, "negative": 1}
+    # … but listed as "shot replaced", with the uploads before and after.
+    assert rows["replaced"] == [{"shot_id": "bikes/7", "value": "positive", "annotator": "ann", "labelled_at_ms": 4,
+                                 "old_upload_id": "u-old", "new_upload_id": "u-new", "replaced_at_ms": 9}]

@@ -349,6 +349,20 @@ async function reviewView(view, label, q) {
     h("thead", {}, h("tr", {}, ["", "shot", "value", "annotator", "labelled", "score", ""].map((t) => h("th", {}, t)))), h("tbody", {}, rows))
     : h("p", {}, "No annotations match."),
     pager(res.offset, res.limit, res.has_more, (o) => { q.set("offset", o); go(`/review/${enc(label)}`, q); }));
+  if (res.replaced && res.replaced.length) {
+    // A re-upload changed these shots: the old label described content that is gone.
+    view.append(h("h3", {}, `Shot replaced (${res.replaced.length})`),
+      h("p", {}, "A re-upload changed these shots, so their labels are kept here and left out of training. Look at the new shot and label it again."),
+      h("table", { "aria-label": "Replaced shots" },
+        h("thead", {}, h("tr", {}, ["shot", "old label", "annotator", "labelled on upload", "replaced by", "replaced", ""].map((t) => h("th", {}, t)))),
+        h("tbody", {}, res.replaced.map((r) => h("tr", { "aria-label": `replaced ${r.shot_id}` },
+          h("td", {}, h("a", { href: `#/video/${enc(r.shot_id.split("/")[0])}` }, r.shot_id)),
+          h("td", {}, h("span", { class: `badge ${r.value}` }, r.value), " ", h("span", { class: "badge replaced" }, "shot replaced")),
+          h("td", {}, r.annotator || "—"), h("td", {}, r.old_upload_id), h("td", {}, r.new_upload_id),
+          h("td", {}, new Date(r.replaced_at_ms).toLocaleString()),
+          h("td", {}, h("button", { type: "button", onclick: () => submitLabel(r.shot_id, "positive").then(() => go(`/review/${enc(label)}`, q)).catch(showError) }, "Positive now"),
+            h("button", { type: "button", onclick: () => submitLabel(r.shot_id, "negative").then(() => go(`/review/${enc(label)}`, q)).catch(showError) }, "Negative now")))))));
+  }
   if (state.items.length) select(0);
   await loaded("review");
 }
