@@ -31,6 +31,7 @@ from shotline.errors import BadInput
 from shotline.events import new_meta, parse_shot_id, shot_id
 from shotline.grpcserver import NotFound, guard_all
 from shotline.index import Hit, ShotIndex
+from shotline.learning.metrics import platt_probability
 from shotline.registry import FEED_KINDS, Registry
 from shotline.settings import Settings
 from shotline.v1 import common_pb2, events_pb2, query_pb2, query_pb2_grpc
@@ -76,7 +77,8 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         self.registry = registry
         self.producer = producer
         self.similar_head = "visual" if "visual" in index.dims else "joint"
-        self._models: dict[tuple[str, int], tuple[np.ndarray, float, str]] = {}
+        # (label, version) → (w, b, head, Platt (a, c) or None, probability threshold or NaN)
+        self._models: dict[tuple[str, int], tuple[np.ndarray, float, str, tuple[float, float] | None, float]] = {}
         self._lock = threading.Lock()
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
@@ -159,8 +161,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             taxonomy_version=doc.get("taxonomy_version", ""),
             model_versions=doc.get("model_versions", {}),
             classified_at_ms=int(doc.get("classified_at_ms", 0)),
-            classifiers=[query_pb2.ClassifierScore(label=k, version=int(v["version"]), score=float(v["score"]))
-                         for k, v in sorted(classifiers.items())],
+            classifiers=[self._classifier_score(k, v) for k, v in sorted(classifiers.items())],
         )
 
     # -- classifiers ----------------------------------------------------------------------
@@ -170,7 +171,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             raise NotFound(f"unknown label {label!r}")
         return label
 
-    def _weights(self, label: str, version: int) -> tuple[np.ndarray, float, str]:
+    def _weights(self, label: str, version: int) -> tuple[np.ndarray, float, str, tuple[float, float] | None, float]:
         key = (label, version)
         with self._lock:
             if key not in self._models:
@@ -181,9 +182,25 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                 if blob is None:
                     raise NotFound(f"{label} has no version {version}")
                 with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-                    meta = json.loads(z["meta"].tobytes())["version"]
-                    self._models[key] = (z["w"].astype(np.float32), float(z["b"]), meta["head"])
+                    doc = json.loads(z["meta"].tobytes())
+                    meta, platt = doc["version"], doc["model"].get("platt")  # no "platt": not calibrated
+                    self._models[key] = (z["w"].astype(np.float32), float(z["b"]), meta["head"],
+                                         (float(platt[0]), float(platt[1])) if platt else None,
+                                         _nan(meta.get("threshold")) if platt else float("nan"))
             return self._models[key]
+
+    def _classifier_score(self, label: str, v: dict) -> query_pb2.ClassifierScore:  # type: ignore[type-arg]
+        """A video's stored classifier entry; no stored probability (uncalibrated version, or written
+        by a path that stores none) reads as NaN and not positive."""
+        version, p = int(v["version"]), v.get("probability")
+        positive = False
+        if p is not None:
+            try:
+                positive = bool(p >= self._weights(label, version)[4])  # NaN threshold: never positive
+            except NotFound:  # the version's blob is gone: no threshold to compare with
+                positive = False
+        return query_pb2.ClassifierScore(label=label, version=version, score=float(v["score"]),
+                                         probability=_nan(p), positive=positive)
 
     def ScoreShots(self, request: query_pb2.ScoreShotsRequest, context: grpc.ServicerContext):  # noqa: N802
         label = self._known(request.label)
@@ -194,14 +211,17 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         version = self.registry.deployed(label)
         if not version:
             raise NotFound(f"label {label!r} has no deployed classifier yet")
-        w, b, head = self._weights(label, version)
+        w, b, head, platt, threshold = self._weights(label, version)
         pks = {self.index.pk_of(*parse_shot_id(s)): s for s in request.shot_ids}
         rows = self.index.get(list(pks), heads=[head])
         missing = set(pks) - {r.pk for r in rows}
         if missing:
             raise NotFound("unknown shots: " + ", ".join(sorted(pks[m] for m in missing))[:500])
         scores = {shot_id(r.video_id, r.shot_index): float(r.vectors[head] @ w + b) for r in rows}
-        return query_pb2.ScoreShotsResponse(label=label, version=version, scores=scores)
+        probabilities = {} if platt is None else dict(zip(
+            scores, platt_probability(np.fromiter(scores.values(), float, len(scores)), platt).tolist(), strict=True))
+        return query_pb2.ScoreShotsResponse(label=label, version=version, scores=scores,
+                                            probabilities=probabilities, threshold=threshold)
 
     def GetFeed(self, request: query_pb2.GetFeedRequest, context: grpc.ServicerContext):  # noqa: N802
         label = self._known(request.label)
@@ -259,7 +279,10 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                 embedding_model=m.get("embedding_model", ""), head=m.get("head", ""),
                 trained_at_ms=int(m.get("trained_at", 0) * 1000), train_seconds=m.get("train_seconds", 0.0),
                 ap_trained=_nan(m.get("ap_trained")), ap_zero_shot=_nan(m.get("ap_zero_shot")),
-                ap_combined=_nan(m.get("ap_combined")), chosen_because=m.get("chosen_because", "")))
+                ap_combined=_nan(m.get("ap_combined")), chosen_because=m.get("chosen_because", ""),
+                calibrated=bool(m.get("calibrated", False)), threshold=_nan(m.get("threshold")),
+                threshold_precision=_nan(m.get("threshold_precision")),
+                threshold_recall=_nan(m.get("threshold_recall"))))
         return query_pb2.Classifier(
             label=label, description=self.registry.meta(label).get("description", ""),
             deployed_version=self.registry.deployed(label), pinned=self.registry.pinned(label), versions=versions,

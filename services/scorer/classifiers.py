@@ -2,7 +2,8 @@
 
 The video's shots are read from the index once per chunk, on the union of the heads the deployed
 classifiers use, and scored by all of them (one matrix product each); models are loaded from the
-read model by (label, version) and cached — a version never changes once written.
+read model by (label, version) and cached — a version never changes once written. A calibrated
+version also turns the video's aggregate score into a probability (NaN when it is not calibrated).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class VideoScore:
     version: int
     score: float             # the video's aggregate over its shots
     new_shot_scores: list[float]  # the chunk's own shots (the drift monitor's recent scores)
+    probability: float = float("nan")  # calibrated P(positive) of the aggregate (NaN: not calibrated)
 
 
 class ClassifierScorer:
@@ -70,11 +72,11 @@ class ClassifierScorer:
         for label, version, model, meta in models:
             s = model.decision(X[meta.head])
             agg = float(s.max() if self.aggregate == "max" else s.mean())
-            out.append(VideoScore(label, version, agg, [float(v) for v in s[fresh]]))
+            out.append(VideoScore(label, version, agg, [float(v) for v in s[fresh]], float(model.calibrate(agg))))
         return out
 
     def store(self, video_id: str, scores: list[VideoScore]) -> None:
         for vs in scores:
-            self.registry.set_video_classifier(video_id, vs.label, vs.version, vs.score)
+            self.registry.set_video_classifier(video_id, vs.label, vs.version, vs.score, probability=vs.probability)
             self.registry.push_recent(vs.label, vs.new_shot_scores)
             SHOTS_SCORED.inc(len(vs.new_shot_scores))

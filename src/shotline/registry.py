@@ -14,7 +14,7 @@ Key layout (all under `shotline:`):
   label:<l>:feed:<kind>               JSON [{shot_id, score}] for the deployed version
   label:<l>:reference                 JSON list of catalog scores at deploy time (drift reference)
   label:<l>:recent                    list of recent real-time scores (capped)
-  video:<vid>:classifiers             hash label → {"version", "score"}
+  video:<vid>:classifiers             hash label → {"version", "score", "probability"?}
   video:<vid>:categories              JSON of the video's categories (ad-serving hot path), written by the
                                       real-time path and the backfill alike; model_versions.categories
                                       is the category model that produced it
@@ -30,6 +30,7 @@ Key layout (all under `shotline:`):
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,14 @@ FEED_KINDS = ("top_positive", "top_negative", "borderline", "random")
 
 def _k(*parts: object) -> str:
     return P + ":".join(str(p) for p in parts)
+
+
+def _video_score(version: int, score: float, probability: float | None) -> dict[str, Any]:
+    """A video's classifier entry; a missing or NaN probability is left out (strict JSON has no NaN)."""
+    doc: dict[str, Any] = {"version": version, "score": score}
+    if probability is not None and math.isfinite(probability):
+        doc["probability"] = float(probability)
+    return doc
 
 
 @dataclass(frozen=True)
@@ -305,14 +314,18 @@ class Registry:
     def recent(self, label: str) -> list[float]:
         return [float(x) for x in self._call(self.r.lrange, _k("label", label, "recent"), 0, -1)]
 
-    def set_video_classifier(self, video_id: str, label: str, version: int, score: float) -> None:
+    def set_video_classifier(self, video_id: str, label: str, version: int, score: float,
+                             probability: float | None = None) -> None:
+        """``probability``: calibrated P(positive) of the video's score (None/NaN: not stored, reads as NaN)."""
         self._call(self.r.hset, _k("video", video_id, "classifiers"), label,
-                   json.dumps({"version": version, "score": score}))
+                   json.dumps(_video_score(version, score, probability)))
 
-    def set_video_classifiers(self, label: str, version: int, per_video: dict[str, float]) -> None:
+    def set_video_classifiers(self, label: str, version: int, per_video: dict[str, float],
+                              probabilities: dict[str, float] | None = None) -> None:
         pipe = self.r.pipeline(transaction=False)
         for vid, score in per_video.items():
-            pipe.hset(_k("video", vid, "classifiers"), label, json.dumps({"version": version, "score": score}))
+            p = probabilities.get(vid) if probabilities else None
+            pipe.hset(_k("video", vid, "classifiers"), label, json.dumps(_video_score(version, score, p)))
         self._call(pipe.execute)
 
     def set_video_categories(self, video_id: str, doc: dict[str, Any]) -> None:

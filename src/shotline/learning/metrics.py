@@ -1,4 +1,6 @@
-"""Average precision that is fast enough to bootstrap (hundreds of resamples, vectorised)."""
+"""Average precision that is fast enough to bootstrap (hundreds of resamples, vectorised), and the
+calibration helpers (sigmoid, Platt probabilities, expected calibration error). numpy only: the query
+service imports this module without scikit-learn."""
 
 from __future__ import annotations
 
@@ -40,3 +42,31 @@ def bootstrap_ap_ci(
         return (float("nan"), float("nan"))
     lo, hi = np.quantile(aps, [alpha / 2, 1 - alpha / 2])
     return (float(lo), float(hi))
+
+
+def sigmoid(z: np.ndarray | float) -> np.ndarray:
+    """Logistic function without overflow warnings (``tanh`` form), in float64."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
+
+
+def platt_probability(decision: np.ndarray | float, platt: tuple[float, float] | list[float] | None) -> np.ndarray:
+    """Calibrated P(positive) from decision values with Platt parameters ``(a, c)``:
+    ``P = sigmoid(a · decision + c)``; ``platt=None`` (not calibrated) → NaN of the same shape."""
+    d = np.asarray(decision, dtype=np.float64)
+    if platt is None:
+        return np.full(d.shape, np.nan)
+    a, c = platt
+    return sigmoid(a * d + c)
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
+    """ECE with ``n_bins`` equal-width bins on [0, 1]: Σ_bins (n_bin / n) · |mean(y) − mean(p)|.
+    A probability of exactly 1 falls in the last bin. NaN for an empty input."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    if p.size == 0:
+        return float("nan")
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    n = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, y, n_bins) - np.bincount(bins, p, n_bins))  # |Σy − Σp| per bin
+    return float(gap.sum() / p.size) if n.sum() else float("nan")
