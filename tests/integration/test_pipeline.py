@@ -368,3 +368,49 @@ def test_every_topic_a_running_service_consumes_has_retry_and_dead_letter_twins(
                 assert twin in subs or twin.endswith(".dlq"), f"{group} does not read {twin}"
                 assert twin in on_broker, f"{twin} missing on the broker"
                 assert twin in declared, f"{twin} missing in {manifest.name}"
+
+
+def test_a_second_trainer_waits_for_the_lease_instead_of_racing(
+        stack: local.Endpoints, indexed: dict, services: local.StackSettings, tmp_path: Path) -> None:
+    """Two trainers would race on version numbers and feeds: a second replica must stay out of
+    the consumer group (alive, not ready) while the stack's trainer holds the lease."""
+    import signal
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from kafka import KafkaAdminClient
+
+    from .conftest import service_env, spawn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = service_env(stack, SHOTLINE_METRICS_PORT=str(port),
+                      SHOTLINE_ENCODER_ADDRESS=f"127.0.0.1:{services.encoder_port}")
+    second = spawn(["-m", "services.trainer"], env, tmp_path / "trainer2.log")
+
+    def probe(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError:
+            return 0, ""
+
+    try:
+        status, body = wait_for(lambda: (r := probe("/readyz"))[0] and r, 120, what="second trainer's health server")
+        assert status == 503 and "lease" in body, (status, body)
+        time.sleep(5)  # a few renewal periods: still waiting, still outside the group
+        assert probe("/healthz")[0] == 200 and probe("/readyz")[0] == 503
+        admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
+        try:
+            members = admin.describe_groups(["shotline-trainer"])["shotline-trainer"].get("members", [])
+        finally:
+            admin.close()
+        assert len(members) == 1, f"the waiting trainer joined the group: {members}"
+        assert "waiting for the lease" in (tmp_path / "trainer2.log").read_text()
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)  # stops while waiting, without ever having joined
