@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import math
+
 import grpc
 import numpy as np
 import pytest
@@ -74,6 +76,8 @@ def test_search_hits_alone_deploy_zero_shot_then_trained_only_when_it_beats_it(
     assert top[0].startswith("bikes/"), top  # the unlabelled bike shots come first
     scores = query.ScoreShots(query_pb2.ScoreShotsRequest(label="zs-cycling", shot_ids=["bikes/0", "cockatoo/0"]))
     assert scores.version == c.deployed_version and scores.scores["bikes/0"] > scores.scores["cockatoo/0"]
+    # One class labelled: no CV, so no calibration — no probabilities, no threshold.
+    assert not v.calibrated and math.isnan(v.threshold) and not scores.probabilities and math.isnan(scores.threshold)
 
     # Negatives arrive: every candidate is cross-validated; zero-shot's AP on these labels is the
     # search's. Here the description is right, so nothing beats it and zero-shot stays live.
@@ -89,6 +93,14 @@ def test_search_hits_alone_deploy_zero_shot_then_trained_only_when_it_beats_it(
         assert v.kind in ("zero_shot", "combined") and v.ap >= zs_ap - 1e-6
     if zs_ap == 1.0:
         assert v.kind == "zero_shot" and v.head == "joint"
+    # 3 labels per class: calibrated on the CV folds; probabilities rank as the scores do.
+    assert v.calibrated and v.threshold_precision == pytest.approx(0.8)
+    assert math.isnan(v.threshold) or (0.0 < v.threshold <= 1.0 and 0.0 < v.threshold_recall <= 1.0)
+    res = query.ScoreShots(query_pb2.ScoreShotsRequest(label="zs-cycling", shot_ids=labelled), timeout=10)
+    assert set(res.probabilities) == set(labelled) and all(0.0 <= p <= 1.0 for p in res.probabilities.values())
+    by_score = sorted(labelled, key=lambda s: res.scores[s])
+    assert all(res.probabilities[a] <= res.probabilities[b] for a, b in zip(by_score, by_score[1:]))
+    assert res.threshold == v.threshold or (math.isnan(res.threshold) and math.isnan(v.threshold))
 
 
 def test_trained_version_deploys_when_its_cv_ap_beats_zero_shot(query: query_pb2_grpc.QueryServiceStub,  # noqa: F811
