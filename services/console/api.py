@@ -82,17 +82,16 @@ def version_json(v: query_pb2.ClassifierVersion) -> dict[str, Any]:
 
 
 def retrain_state(c: query_pb2.Classifier) -> dict[str, Any]:
-    """What the page shows about the asynchronous retrain. The API has no explicit state, so it is
-    derived: labels the newest version was not trained on → queued/training; else deployed vN."""
-    latest = c.versions[-1] if c.versions else None
-    if latest is None:
-        return {"state": "queued", "text": "waiting for the first version"}
-    if (latest.positives, latest.negatives) != (c.positives, c.negatives):
-        return {"state": "training",
-                "text": f"retraining on {c.positives}+/{c.negatives}− (v{latest.version} had "
-                        f"{latest.positives}+/{latest.negatives}−); deployed v{c.deployed_version}"}
+    """What the page shows about the asynchronous retrain, from the trainer's own state."""
     pin = " (pinned)" if c.pinned else ""
-    return {"state": "deployed", "text": f"deployed v{c.deployed_version}{pin}"}
+    deployed = f"deployed v{c.deployed_version}{pin}" if c.deployed_version else "no version deployed yet"
+    if c.retrain_state == query_pb2.RETRAIN_STATE_TRAINING:
+        return {"state": "training", "text": f"training on {c.positives}+/{c.negatives}−; {deployed}"}
+    if c.retrain_state == query_pb2.RETRAIN_STATE_QUEUED:
+        return {"state": "queued", "text": f"queued: new labels ({c.positives}+/{c.negatives}−); {deployed}"}
+    if not c.versions:
+        return {"state": "queued", "text": "waiting for the first version"}
+    return {"state": "deployed", "text": deployed}
 
 
 def classifier_json(c: query_pb2.Classifier) -> dict[str, Any]:

@@ -283,10 +283,16 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                 calibrated=bool(m.get("calibrated", False)), threshold=_nan(m.get("threshold")),
                 threshold_precision=_nan(m.get("threshold_precision")),
                 threshold_recall=_nan(m.get("threshold_recall"))))
+        training_ms = self.registry.training_since_ms(label)
+        queued = self.registry.dirty_score(label)  # a label event no version was trained on
+        state = (query_pb2.RETRAIN_STATE_TRAINING if training_ms else
+                 query_pb2.RETRAIN_STATE_QUEUED if queued is not None else query_pb2.RETRAIN_STATE_UP_TO_DATE)
         return query_pb2.Classifier(
             label=label, description=self.registry.meta(label).get("description", ""),
             deployed_version=self.registry.deployed(label), pinned=self.registry.pinned(label), versions=versions,
-            positives=sum(a.positive for a in anns), negatives=sum(not a.positive for a in anns))
+            positives=sum(a.positive for a in anns), negatives=sum(not a.positive for a in anns),
+            retrain_state=state, labels_changed_at_ms=int(queued * 1000) if queued is not None else 0,
+            training_started_at_ms=training_ms)
 
     def ListClassifiers(self, request: query_pb2.ListClassifiersRequest, context: grpc.ServicerContext):  # noqa: N802
         return query_pb2.ListClassifiersResponse(classifiers=[self._classifier(lb) for lb in self.registry.labels()])

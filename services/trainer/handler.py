@@ -143,6 +143,13 @@ class TrainerHandler:
         return TickResult(out, delivered)
 
     def retrain(self, label: str) -> list[Output]:
+        self.registry.set_training(label)  # the console shows "training" until this returns
+        try:
+            return self._retrain(label)
+        finally:
+            self.registry.clear_training(label)
+
+    def _retrain(self, label: str) -> list[Output]:
         trained = self.pipeline.retrain(label)
         if trained is None:
             return []

@@ -9,6 +9,7 @@ Key layout (all under `shotline:`):
   label:<l>:meta                      hash description, created_ms
   label:<l>:versions                  hash version → ModelVersion JSON
   label:<l>:version_seq               the last version number handed out (INCR: never reused)
+  label:<l>:training                  ms the trainer started retraining it (expires: a crash never leaves it set)
   label:<l>:model:<v>                 model weights (npz bytes)
   label:<l>:deployed / :pinned        deployed version / "1" when pinned
   label:<l>:feed:<kind>               JSON [{shot_id, score}] for the deployed version
@@ -251,6 +252,16 @@ class Registry:
         score = self._call(self.r.zscore, key, label)
         if score is not None and score <= seen_at:
             self._call(self.r.zrem, key, label)
+
+    def set_training(self, label: str, ttl_seconds: int = 3600) -> None:
+        self._call(self.r.set, _k("label", label, "training"), int(time.time() * 1000), ex=ttl_seconds)
+
+    def clear_training(self, label: str) -> None:
+        self._call(self.r.delete, _k("label", label, "training"))
+
+    def training_since_ms(self, label: str) -> int:
+        raw = self._call(self.r.get, _k("label", label, "training"))
+        return int(raw) if raw else 0
 
     def dirty_score(self, label: str) -> float | None:
         return self._call(self.r.zscore, _k("trainer", "dirty"), label)

@@ -239,12 +239,17 @@ def test_static_app_and_metrics(env) -> None:  # type: ignore[no-untyped-def]
     assert 'shotline_console_rpc_errors_total{code="NOT_FOUND",method="GetClassifier"}' in text
 
 
-def test_retrain_state_is_derived_from_label_counts() -> None:
-    c = query_pb2.Classifier(label="x", deployed_version=1, positives=5, negatives=5,
-                             versions=[query_pb2.ClassifierVersion(version=1, positives=3, negatives=0)])
+def test_retrain_state_is_the_trainers_own() -> None:
+    # Same label counts as the newest version, but the trainer says new labels wait (a flip
+    # positive↔negative keeps the counts): the page must say queued, not deployed.
+    c = query_pb2.Classifier(label="x", deployed_version=1, positives=3, negatives=3,
+                             versions=[query_pb2.ClassifierVersion(version=1, positives=3, negatives=3)],
+                             retrain_state=query_pb2.RETRAIN_STATE_QUEUED)
+    assert retrain_state(c)["state"] == "queued" and "deployed v1" in retrain_state(c)["text"]
+    c.retrain_state = query_pb2.RETRAIN_STATE_TRAINING
     assert retrain_state(c)["state"] == "training"
-    c.versions.add(version=2, positives=5, negatives=5)
-    c.deployed_version, c.pinned = 2, True
+    c.versions.add(version=2, positives=3, negatives=3)
+    c.deployed_version, c.pinned, c.retrain_state = 2, True, query_pb2.RETRAIN_STATE_UP_TO_DATE
     assert retrain_state(c) == {"state": "deployed", "text": "deployed v2 (pinned)"}
     assert retrain_state(query_pb2.Classifier(label="y"))["state"] == "queued"
 

@@ -16,11 +16,22 @@ class FeedKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FEED_KIND_TOP_NEGATIVE: _ClassVar[FeedKind]
     FEED_KIND_BORDERLINE: _ClassVar[FeedKind]
     FEED_KIND_RANDOM: _ClassVar[FeedKind]
+
+class RetrainState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RETRAIN_STATE_UNSPECIFIED: _ClassVar[RetrainState]
+    RETRAIN_STATE_QUEUED: _ClassVar[RetrainState]
+    RETRAIN_STATE_TRAINING: _ClassVar[RetrainState]
+    RETRAIN_STATE_UP_TO_DATE: _ClassVar[RetrainState]
 FEED_KIND_UNSPECIFIED: FeedKind
 FEED_KIND_TOP_POSITIVE: FeedKind
 FEED_KIND_TOP_NEGATIVE: FeedKind
 FEED_KIND_BORDERLINE: FeedKind
 FEED_KIND_RANDOM: FeedKind
+RETRAIN_STATE_UNSPECIFIED: RetrainState
+RETRAIN_STATE_QUEUED: RetrainState
+RETRAIN_STATE_TRAINING: RetrainState
+RETRAIN_STATE_UP_TO_DATE: RetrainState
 
 class SearchFilters(_message.Message):
     __slots__ = ("video_ids", "catalog_ids", "exclude_video_ids", "min_start_ms", "max_end_ms")
@@ -352,7 +363,7 @@ class ClassifierVersion(_message.Message):
     def __init__(self, version: _Optional[int] = ..., kind: _Optional[str] = ..., ap: _Optional[float] = ..., ap_low: _Optional[float] = ..., ap_high: _Optional[float] = ..., positives: _Optional[int] = ..., negatives: _Optional[int] = ..., embedding_model: _Optional[str] = ..., head: _Optional[str] = ..., trained_at_ms: _Optional[int] = ..., train_seconds: _Optional[float] = ..., ap_trained: _Optional[float] = ..., ap_zero_shot: _Optional[float] = ..., ap_combined: _Optional[float] = ..., chosen_because: _Optional[str] = ..., calibrated: _Optional[bool] = ..., threshold: _Optional[float] = ..., threshold_precision: _Optional[float] = ..., threshold_recall: _Optional[float] = ...) -> None: ...
 
 class Classifier(_message.Message):
-    __slots__ = ("label", "description", "deployed_version", "pinned", "versions", "positives", "negatives")
+    __slots__ = ("label", "description", "deployed_version", "pinned", "versions", "positives", "negatives", "retrain_state", "labels_changed_at_ms", "training_started_at_ms")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     DEPLOYED_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -360,6 +371,9 @@ class Classifier(_message.Message):
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     POSITIVES_FIELD_NUMBER: _ClassVar[int]
     NEGATIVES_FIELD_NUMBER: _ClassVar[int]
+    RETRAIN_STATE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_CHANGED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_STARTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     label: str
     description: str
     deployed_version: int
@@ -367,7 +381,10 @@ class Classifier(_message.Message):
     versions: _containers.RepeatedCompositeFieldContainer[ClassifierVersion]
     positives: int
     negatives: int
-    def __init__(self, label: _Optional[str] = ..., description: _Optional[str] = ..., deployed_version: _Optional[int] = ..., pinned: _Optional[bool] = ..., versions: _Optional[_Iterable[_Union[ClassifierVersion, _Mapping]]] = ..., positives: _Optional[int] = ..., negatives: _Optional[int] = ...) -> None: ...
+    retrain_state: RetrainState
+    labels_changed_at_ms: int
+    training_started_at_ms: int
+    def __init__(self, label: _Optional[str] = ..., description: _Optional[str] = ..., deployed_version: _Optional[int] = ..., pinned: _Optional[bool] = ..., versions: _Optional[_Iterable[_Union[ClassifierVersion, _Mapping]]] = ..., positives: _Optional[int] = ..., negatives: _Optional[int] = ..., retrain_state: _Optional[_Union[RetrainState, str]] = ..., labels_changed_at_ms: _Optional[int] = ..., training_started_at_ms: _Optional[int] = ...) -> None: ...
 
 class GetClassifierRequest(_message.Message):
     __slots__ = ("label",)
