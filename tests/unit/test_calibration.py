@@ -157,12 +157,14 @@ def test_unreachable_target_is_none_in_the_version_and_nan_in_the_api(digit3):
         assert meta.threshold is None and meta.threshold_recall is None and meta.threshold_precision == 1.0
 
 
-@pytest.mark.parametrize("target", [0.0, -0.1, 1.5, float("nan")])
+@pytest.mark.parametrize("target", [0.0, -0.1, 1.5, float("nan"), "high", None])
 def test_bad_precision_target(digit3, target):
     Xtr, _, ytr, _, _ = digit3
     with pytest.raises(BadInput) as e:
         fit_label_model(Xtr, ytr, None, precision_target=target)
     assert e.value.reason == "bad_precision_target"
+    assert fit_label_model(Xtr, ytr, None, tune=False, precision_target=np.float32(0.9)).threshold_precision == \
+        pytest.approx(0.9)
 
 
 def test_round_trip_keeps_the_calibration(digit3):
@@ -245,6 +247,8 @@ class _Registry:
     def meta(self, label): return {"description": ""}  # noqa: E704
     def video_read_model(self, video_id): return None, self.per_video.get(video_id, {})  # noqa: E704
     def push_recent(self, label, scores): pass  # noqa: E704
+    def training_since_ms(self, label): return 0  # noqa: E704
+    def dirty_score(self, label): return None  # noqa: E704
 
     def set_video_classifier(self, video_id, label, version, score, probability=None):  # type: ignore[no-untyped-def]
         self.stored.append((video_id, label, version, score, probability))

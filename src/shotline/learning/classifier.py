@@ -319,16 +319,20 @@ def fit_label_model(X: np.ndarray | None, y: np.ndarray | None, text_embedding: 
     when the description does not live in ``X_joint``'s space and BadInput("bad_precision_target")
     unless 0 < precision_target ≤ 1.
     """
-    if not (isinstance(precision_target, (int, float)) and 0.0 < precision_target <= 1.0):
+    try:
+        target = float(precision_target)
+    except (TypeError, ValueError):
+        target = float("nan")
+    if not 0.0 < target <= 1.0:  # NaN fails too
         raise BadInput("bad_precision_target", f"precision_target must be in (0, 1], got {precision_target!r}")
     with _THREADS.limit(limits=1):
         model, y_used, oof = _fit_label_model(X, y, text_embedding, seed, tune=tune, X_joint=X_joint)
-        model.threshold_precision = float(precision_target)
+        model.threshold_precision = target
         if oof is None:
             model.platt = model.threshold = model.threshold_recall = None
             model.calibration = f"not calibrated: {_why_no_cv(model.n_pos, model.n_neg)}"
         else:
-            calibrate_oof(model, y_used, oof, precision_target)
+            calibrate_oof(model, y_used, oof, target)
         return model
 
 
