@@ -254,6 +254,28 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                            value=ev.SerializeToString()).get(timeout=_remaining(context))
         return query_pb2.SubmitLabelsResponse(event_id=ev.meta.event_id, accepted=len(request.labels))
 
+    def LabelVideoCategories(self, request: query_pb2.LabelVideoCategoriesRequest, context: grpc.ServicerContext):  # noqa: N802
+        """People's taxonomy labels of one video → ``categories.labels`` (keyed by video id); the
+        trainer stores them (latest wins), retrains the category model and re-classifies the video."""
+        from shotline.categories import human
+        from shotline.events import validate_video_id
+
+        tax = human.cached_taxonomy(str(p) if (p := getattr(self.settings, "taxonomy_path", None)) else None)
+        human.check_request(tax, request.video_id, [(lb.category_id, int(lb.value)) for lb in request.labels],
+                            request.annotator)
+        video_id = validate_video_id(request.video_id)
+        if (self.registry.video_categories(video_id) is None and not self.registry.video_text(video_id)
+                and not self.index.video_shots(video_id)):
+            raise NotFound(f"video {video_id} is unknown (neither classified nor indexed)")
+        items = list({lb.category_id: lb for lb in request.labels}.values())  # exact duplicates once
+        ev = events_pb2.CategoryLabelsSubmitted(
+            meta=new_meta(video_id, "query"), annotator=request.annotator,
+            labels=[events_pb2.VideoCategoryLabel(category_id=lb.category_id, value=lb.value) for lb in items])
+        # Returns once the broker has the event (acks=all); training happens asynchronously.
+        self.producer.send(self.settings.topic(topics.CATEGORY_LABELS), key=video_id.encode(),
+                           value=ev.SerializeToString()).get(timeout=_remaining(context))
+        return query_pb2.LabelVideoCategoriesResponse(event_id=ev.meta.event_id, accepted=len(items))
+
     def ListAnnotations(self, request: query_pb2.ListAnnotationsRequest, context: grpc.ServicerContext):  # noqa: N802
         label = self._known(request.label)
 

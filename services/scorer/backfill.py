@@ -40,6 +40,8 @@ from shotline.categories.inputs import VideoText
 from shotline.categories.messages import read_model_doc, video_classified
 from shotline.categories.service import CategoryService, Request
 from shotline.categories.train import running_model
+from services.scorer.categories import CategoryModelSource, with_human_labels
+from shotline.blobstore import open_blob_store
 from shotline import stores, topics
 from shotline.errors import BadInput
 from shotline.events import validate_video_id
@@ -96,11 +98,13 @@ def plan(settings: Settings, index: ShotIndex, registry: Registry, version: str,
 class BackfillHandler:
     """Classifies a poll's worth of videos in one batch (one ORT call, one text-encoder call)."""
 
-    def __init__(self, settings: Settings, service: CategoryService, index: ShotIndex, registry: Registry,
-                 text_lookup: Callable[[str], VideoText] | None = None):
+    def __init__(self, settings: Settings, service: CategoryService | CategoryModelSource, index: ShotIndex,
+                 registry: Registry, text_lookup: Callable[[str], VideoText] | None = None):
         """``text_lookup``: video id → its title/description/language; by default the text the
-        real-time path kept at upload (none: the video is classified from pixels only)."""
-        self.settings, self.svc, self.index, self.registry = settings, service, index, registry
+        real-time path kept at upload (none: the video is classified from pixels only).
+        ``service``: a fixed model, or the scorer's source of the deployed release (checked per batch)."""
+        self.settings, self.index, self.registry = settings, index, registry
+        self.models = service if isinstance(service, CategoryModelSource) else CategoryModelSource(service, registry, None)
         self.text_lookup = text_lookup or self._stored_text
         self.scope = settings.topic_prefix
 
@@ -116,10 +120,10 @@ class BackfillHandler:
         except (ValueError, KeyError, TypeError) as e:
             raise BadInput("malformed_event", f"not a backfill request: {e}") from e
 
-    def _request(self, vid: str) -> tuple[Request, str]:
+    def _request(self, vid: str, svc: CategoryService) -> tuple[Request, str]:
         """The video's request and the upload id its shots came from."""
         shots = self.index.video_shots(vid)
-        heads = sorted({self.svc.m.head, "joint"} & set(self.index.dims))  # joint feeds the visual zero-shot
+        heads = sorted({svc.m.head, "joint"} & set(self.index.dims))  # joint feeds the visual zero-shot
         full = self.index.get([s.pk for s in shots], heads=heads) if shots else []
         full.sort(key=lambda s: s.shot_index)
         vectors = {h: np.stack([s.vectors[h] for s in full]).astype(np.float32) if full
@@ -131,8 +135,13 @@ class BackfillHandler:
     def handle(self, record: ConsumerRecord) -> list[Output]:
         return self.handle_batch([record])
 
+    @property
+    def svc(self) -> CategoryService:
+        return self.models.current()
+
     def handle_batch(self, records: Sequence[ConsumerRecord]) -> list[Output]:
-        version = self.svc.version
+        svc = self.svc  # one model for the whole batch (a new release is picked up by the next one)
+        version = svc.version
         vids = list(dict.fromkeys(self._parse(rec) for rec in records))
         stored = self.registry.categories_versions(vids)
         already = [v for v in vids if stored[v] == version]  # redelivered / classified meanwhile
@@ -141,11 +150,13 @@ class BackfillHandler:
         if not todo:
             return []
         started = time.perf_counter()
-        requests, upload_ids = zip(*(self._request(v) for v in todo), strict=True)
-        results = self.svc.classify_batch(list(requests))
+        requests, upload_ids = zip(*(self._request(v, svc) for v in todo), strict=True)
+        results = svc.classify_batch(list(requests))
+        docs = with_human_labels(self.registry, results, [read_model_doc(r, u) for r, u in zip(results, upload_ids, strict=True)],
+                                 svc.tax)
         outs = []
-        for res, upload_id in zip(results, upload_ids, strict=True):
-            self.registry.set_video_categories(res.video_id, read_model_doc(res, upload_id))
+        for res, doc in zip(results, docs, strict=True):
+            self.registry.set_video_categories(res.video_id, doc)
             msg = video_classified(res, SERVICE, time.perf_counter() - started)
             outs.append(Output.event(self.settings.topic(topics.VIDEOS_CLASSIFIED), res.video_id, msg))
         self.registry.backfill_done(self.scope, version, [r.video_id for r in results], classified=True)
@@ -153,11 +164,15 @@ class BackfillHandler:
 
 
 def _load(settings: BackfillSettings) -> tuple[CategoryService, ShotIndex, Registry]:
+    """The model the scorers serve: the deployed release (trained from people's category labels)
+    when there is one, else the running base model."""
     bundle = load_bundle(settings.bundle_path, settings.ort_providers or None)
-    svc = running_model(settings.category_model_dir, load_taxonomy(settings.taxonomy_path), bundle.encode_text,
-                        text_model_id=f"{bundle.model_id}:{bundle.version}")
+    base = running_model(settings.category_model_dir, load_taxonomy(settings.taxonomy_path), bundle.encode_text,
+                         text_model_id=f"{bundle.model_id}:{bundle.version}")
     index = stores.shot_index(settings, bundle.model_id, bundle.dims)
-    return svc, index, Registry(stores.redis_client(settings))
+    registry = Registry(stores.redis_client(settings))
+    svc = CategoryModelSource(base, registry, open_blob_store(settings)).current()
+    return svc, index, registry
 
 
 @app.command("plan")

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Literal
 
 from services.scorer.backfill import BackfillHandler
-from services.scorer.categories import SERVICE, RealtimeCategories
+from services.scorer.categories import SERVICE, CategoryModelSource, RealtimeCategories
 from services.scorer.classifiers import ClassifierScorer
 from services.scorer.handler import ScorerHandler
 from shotline import topics
+from shotline.blobstore import open_blob_store
 from shotline.categories.train import running_model
 from shotline.encoder_client import EncoderClient
 from shotline.registry import Registry
@@ -34,7 +35,9 @@ def main() -> None:
     registry = Registry(redis_client(s))
     categories = running_model(s.category_model_dir, load_taxonomy(s.taxonomy_path), encoder.encode_text,
                                text_model_id=f"{info.model.model_id}:{info.model.version}")
+    # The deployed release (retrained from people's category labels) once there is one.
+    source = CategoryModelSource(categories, registry, open_blob_store(s))
     handler = ScorerHandler(s, ClassifierScorer(registry, index, s.video_aggregate),
-                            RealtimeCategories(s, categories, index, registry),
-                            BackfillHandler(s, categories, index, registry))
+                            RealtimeCategories(s, source, index, registry),
+                            BackfillHandler(s, source, index, registry))
     run_service(s, SERVICE, topics.SUBSCRIPTIONS[SERVICE], handler)

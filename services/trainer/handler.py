@@ -4,6 +4,9 @@
   recoverable log) and the classifier marked dirty. Retraining is debounced in `tick`: a
   burst of labels yields one retrain, then deploy (unless pinned), rescore, feeds.
 - models.deployed (a pin or rollback through the API) → feeds and per-video results rebuilt.
+- categories.labels → people's taxonomy labels of a video stored, the category model marked
+  dirty (`services/trainer/categories.py`); a debounced retrain in `tick` releases a new
+  category model and asks the scorers to re-classify (labelled videos first).
 - tick → due retrains, and drift checks every `drift_interval` seconds.
 
 New shots are scored by the scorer (`services/scorer`), never here: a retrain must not delay
@@ -19,6 +22,7 @@ from prometheus_client import Counter, Gauge
 
 from shotline.learning.drift import detect_drift
 from shotline.learning.labels import validate_label_name
+from services.trainer.categories import CategoryLabels
 from services.trainer.pipeline import ClassifierPipeline
 from shotline import logs, topics
 from shotline.errors import BadInput
@@ -39,7 +43,8 @@ DRIFT_EVENTS = Counter("shotline_trainer_drift_events_total", "Drift threshold c
 
 class TrainerHandler:
     def __init__(self, settings: Settings, registry: Registry, pipeline: ClassifierPipeline, *,
-                 debounce_seconds: float = 2.0, drift_interval: float = 60.0):
+                 debounce_seconds: float = 2.0, drift_interval: float = 60.0,
+                 categories: CategoryLabels | None = None):
         self.settings = settings
         self.registry = registry
         self.pipeline = pipeline
@@ -49,12 +54,16 @@ class TrainerHandler:
         self._drift_reported: set[tuple[str, int]] = set()
         self.t_labels = settings.topic(topics.LABELS_SUBMITTED)
         self.t_deployed = settings.topic(topics.MODELS_DEPLOYED)
+        self.categories = categories
+        self.t_category_labels = settings.topic(topics.CATEGORY_LABELS)
 
     def handle(self, record: ConsumerRecord) -> list[Output]:
         if record.topic == self.t_labels:
             return self._labels(record)
         if record.topic == self.t_deployed:
             return self._deployed(record)
+        if record.topic == self.t_category_labels and self.categories is not None:
+            return self.categories.handle(record)
         raise BadInput("unexpected_topic", record.topic)
 
     # -- labels ---------------------------------------------------------------------------
@@ -129,6 +138,9 @@ class TrainerHandler:
             seen_at = self.registry.dirty_score(label) or time.time()
             out.extend(self.retrain(label))
             done.append((label, seen_at))
+        category_seen = self.categories.due() if self.categories is not None else None
+        if category_seen is not None:
+            out.extend(self.categories.backfill_outputs(self.categories.retrain()))
         reported: list[tuple[str, int]] = []
         if time.monotonic() - self._last_drift >= self.drift_interval:
             self._last_drift = time.monotonic()
@@ -138,6 +150,8 @@ class TrainerHandler:
         def delivered() -> None:
             for label, seen_at in done:
                 self.registry.undirty(label, seen_at)
+            if category_seen is not None:
+                self.categories.undirty(category_seen)
             self._drift_reported.update(reported)
 
         return TickResult(out, delivered)

@@ -26,6 +26,13 @@ Key layout (all under `shotline:`):
   backfill:<scope>:<version>:log      list: one entry per video the backfill classified (audit)
   trainer:dirty                       zset label → time of its latest label event (debounce)
   lease:<name>                        the holder's token of a single-active-replica lease (PX ttl)
+  video:<vid>:category_labels         hash category id → {"v": "positive"|"negative", "a": annotator, "t": ms}:
+                                      people's taxonomy labels of the video (latest event wins)
+  category_labels:videos              set of videos with ≥ 1 category label
+  category_model:dirty                zset "categories" → time of the latest category label event (debounce)
+  category_model:release              counter (INCR): the release number of the next category model
+  category_model:releases             hash release → JSON {version, blob_key, trained_at, …} of every release
+  category_model:deployed             JSON of the deployed release (the scorers reload when it changes)
 """
 
 from __future__ import annotations
@@ -383,6 +390,87 @@ class Registry:
 
     def backfill_log(self, scope: str, version: str) -> list[str]:
         return [v.decode() for v in self._call(self.r.lrange, _k("backfill", scope, version, "log"), 0, -1)]
+
+    # -- category labels from people and the category model release ------------------------
+    def video_category_labels(self, video_id: str) -> dict[str, dict[str, Any]]:
+        """A video's human category labels: category id → {"v", "a", "t"}."""
+        raw = self._call(self.r.hgetall, _k("video", video_id, "category_labels"))
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def videos_category_labels(self, video_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Many videos' labels in one round trip (videos without labels are left out)."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for start in range(0, len(video_ids), 1000):
+            chunk = video_ids[start:start + 1000]
+            pipe = self.r.pipeline(transaction=False)
+            for vid in chunk:
+                pipe.hgetall(_k("video", vid, "category_labels"))
+            for vid, raw in zip(chunk, self._call(pipe.execute), strict=True):
+                if raw:
+                    out[vid] = {k.decode(): json.loads(v) for k, v in raw.items()}
+        return out
+
+    def set_video_category_labels(self, video_id: str, upserts: dict[str, dict[str, Any]], clears: list[str]) -> None:
+        """Write and remove labels of one video, keeping the set of labelled videos in step."""
+        key = _k("video", video_id, "category_labels")
+        pipe = self.r.pipeline()
+        if upserts:
+            pipe.hset(key, mapping={c: json.dumps(d) for c, d in upserts.items()})
+        if clears:
+            pipe.hdel(key, *clears)
+        pipe.hlen(key)
+        left = self._call(pipe.execute)[-1]
+        if left:
+            self._call(self.r.sadd, _k("category_labels", "videos"), video_id)
+        else:
+            self._call(self.r.srem, _k("category_labels", "videos"), video_id)
+
+    def category_labelled_videos(self) -> list[str]:
+        return sorted(x.decode() for x in self._call(self.r.smembers, _k("category_labels", "videos")))
+
+    def mark_categories_dirty(self, at: float | None = None) -> None:
+        self._call(self.r.zadd, _k("category_model", "dirty"), {"categories": at or time.time()})
+
+    def categories_due(self, debounce_seconds: float) -> float | None:
+        """Time of the latest category label event when it is older than the debounce, else None."""
+        score = self._call(self.r.zscore, _k("category_model", "dirty"), "categories")
+        return score if score is not None and score <= time.time() - debounce_seconds else None
+
+    def categories_undirty(self, seen_at: float) -> None:
+        """Done up to ``seen_at``: keep the flag when a newer label event arrived meanwhile."""
+        key = _k("category_model", "dirty")
+        score = self._call(self.r.zscore, key, "categories")
+        if score is not None and score <= seen_at:
+            self._call(self.r.zrem, key, "categories")
+
+    def next_category_release(self) -> int:
+        return int(self._call(self.r.incr, _k("category_model", "release")))
+
+    def deploy_category_model(self, release: int, doc: dict[str, Any]) -> None:
+        """Record a release and make it the deployed one (its artefact must already be stored)."""
+        body = json.dumps({**doc, "release": release})
+        pipe = self.r.pipeline()
+        pipe.hset(_k("category_model", "releases"), str(release), body)
+        pipe.set(_k("category_model", "deployed"), body)
+        self._call(pipe.execute)
+
+    def category_model(self) -> dict[str, Any] | None:
+        """The deployed category model release (None: the running base model, nothing trained)."""
+        raw = self._call(self.r.get, _k("category_model", "deployed"))
+        return json.loads(raw) if raw else None
+
+    def category_model_releases(self) -> dict[int, dict[str, Any]]:
+        raw = self._call(self.r.hgetall, _k("category_model", "releases"))
+        return {int(k): json.loads(v) for k, v in raw.items()}
+
+    def videos_text(self, video_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """``video_text`` of many videos in one round trip ({} where none was kept)."""
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(video_ids), 1000):
+            chunk = video_ids[start:start + 1000]
+            docs = self._call(self.r.mget, [_k("video", v, "text") for v in chunk])
+            out.update({vid: json.loads(raw) if raw else {} for vid, raw in zip(chunk, docs, strict=True)})
+        return out
 
     # -- plumbing ---------------------------------------------------------------------------
     @staticmethod

@@ -20,6 +20,8 @@ from typing import Literal
 import numpy as np
 
 from shotline.categories import merge
+from shotline.categories.human import HumanAdapter
+from shotline.categories.human import features as adapter_features
 from shotline.categories.inputs import META_DIM, VideoText, meta_features
 from shotline.categories.text_model import SupervisedText, TextModel, ZeroShotText
 from shotline.categories.visual_model import OrtVisualModel
@@ -68,6 +70,7 @@ class Scores:
     visual: np.ndarray  # [N, L]; 0 for non-visual categories and videos without shots
     has_text: np.ndarray  # [N] bool
     has_shots: np.ndarray  # [N] bool
+    features: np.ndarray | None = None  # [N, D] the human adapter's inputs (only when the model has one)
 
 
 @dataclass
@@ -88,6 +91,8 @@ class CategoryModels:
     # with the trained visual model once one exists.
     visual_zero_shot: ZeroShotText | None = None
     info: dict = field(default_factory=dict)  # training report (pseudo-label stats, data)
+    # Residual heads learnt from people's category labels (``categories.human``), on top of the rest.
+    adapter: HumanAdapter | None = None
 
 
 class CategoryService:
@@ -107,8 +112,12 @@ class CategoryService:
                                + (["zero_shot:joint"] if models.visual_zero_shot else [])) or "none",
             "policy": models.policy,
         }
+        if models.adapter is not None:
+            self.model_versions["human_labels"] = f"release {models.adapter.release}: {len(models.adapter.category_ids)} categories"
         self._t = {k: v.as_array(self.tax.ids) for k, v in models.thresholds.items()}
         col = {c: j for j, c in enumerate(self.tax.ids)}
+        ad = models.adapter
+        self._adapted = np.array([col[c] for c in ad.category_ids], int) if ad is not None else np.zeros(0, int)
         # Deepest first, so a grandchild's hit reaches its grandparent through the parent.
         self._up = sorted(((j, col[c.parent]) for j, c in enumerate(self.tax.categories) if c.parent),
                           key=lambda jp: -len(self.tax.ancestors(self.tax.ids[jp[0]])))
@@ -117,7 +126,14 @@ class CategoryService:
     def scores(self, requests: Sequence[Request]) -> Scores:
         n, L = len(requests), len(self.tax)
         texts = [r.text for r in requests]
-        text_p = self.text_model.predict(texts, self.encode_text)
+        emb = None
+        if self.m.adapter is not None:  # the adapter reads the text embedding too: encode once
+            d = self.m.zero_shot.E.shape[1]
+            emb = np.zeros((n, d), np.float32)
+            has = [i for i, t in enumerate(texts) if t.has_text]
+            if has:
+                emb[has] = self.encode_text([texts[i].joined() for i in has])
+        text_p = self.text_model.predict(texts, self.encode_text, embeddings=emb)
         visual_p = np.zeros((n, L), np.float32)
         vids: list[np.ndarray] = []
         keep: list[int] = []
@@ -147,7 +163,15 @@ class CategoryService:
             visual_p[np.ix_(rows_both, self._vis_idx)] = 0.5 * (visual_p[np.ix_(rows_both, self._vis_idx)] + zs_p[both])
             visual_p[np.ix_(rows_zs, self._vis_idx)] = zs_p[~both]
             has_shots[zs_rows] = True
-        return Scores(text_p, visual_p, np.array([t.has_text for t in texts], bool), has_shots)
+        feats = None
+        if emb is not None:
+            pooled = np.zeros_like(emb)
+            for i, r in enumerate(requests):
+                v = r.shot_vectors.get("joint")
+                if v is not None and len(v) and np.asarray(v).shape[1] == emb.shape[1]:
+                    pooled[i] = np.asarray(v, np.float32).mean(axis=0)
+            feats = adapter_features(pooled, emb)
+        return Scores(text_p, visual_p, np.array([t.has_text for t in texts], bool), has_shots, feats)
 
     def visual_zero_shot_scores(self, requests: Sequence[Request]) -> tuple[np.ndarray, np.ndarray]:
         """(rows with joint shot vectors, [rows, n visual categories] calibrated probabilities)."""
@@ -179,7 +203,27 @@ class CategoryService:
         else:
             sel, score = merge.union(s.text, s.visual, tt, tv)
             thr = np.where(ft, tt, tv)
+        if len(self._adapted) and s.features is not None:
+            cols = self._adapted
+            p = self.m.adapter.predict(s.features, self.base_proba(s)[:, cols])
+            t = self.m.adapter.threshold_array(self.base_thresholds()[cols])
+            sel, score, thr = sel.copy(), score.copy(), thr.copy()
+            sel[:, cols], score[:, cols], thr[:, cols] = p >= t, np.where(p >= t, p, 0.0), np.broadcast_to(t, p.shape)
         return self._close_upwards(sel, score, thr)
+
+    def base_proba(self, s: Scores) -> np.ndarray:
+        """[N, L] the probability the policy thresholds, before any human adapter: the
+        meta-classifier's, or the larger of the text and visual ones (union)."""
+        if self.m.policy == "meta" and self.m.meta is not None:
+            return self.m.meta.predict(s.text, s.visual, s.has_text, self.visual_cols)
+        return np.maximum(s.text, s.visual)
+
+    def base_thresholds(self) -> np.ndarray:
+        """[L] the threshold of ``base_proba`` per category (union: the lower of the two models')."""
+        if self.m.policy == "meta" and self.m.meta is not None:
+            return self._t["meta"]
+        tt, tv = self._union_t()
+        return np.minimum(tt, tv)
 
     def _union_t(self) -> tuple[np.ndarray, np.ndarray]:
         """Union thresholds (fall back to the single-model ones for older artefacts)."""
@@ -207,11 +251,15 @@ class CategoryService:
         sel, score, thr = self.select(s)
         tt, tv = self._union_t()
         ft, fv = s.text >= tt, s.visual >= tv
+        adapted = np.zeros(len(self.tax), bool)
+        adapted[self._adapted] = True
         out = []
         for i, r in enumerate(requests):
             hits = []
             for j in np.flatnonzero(sel[i]):
                 source = "merged" if (ft[i, j] and fv[i, j]) or not (ft[i, j] or fv[i, j]) else ("text" if ft[i, j] else "visual")
+                if adapted[j]:
+                    source = "adapted"  # decided by the heads learnt from people's labels
                 c = self.tax.categories[j]
                 hits.append(CategoryHit(c.id, c.name, float(score[i, j]), float(thr[i, j]), source))
             hits.sort(key=lambda h: -h.score)
@@ -237,6 +285,10 @@ def _version(m: CategoryModels) -> str:
     h.update(m.visual_onnx or b"")
     if m.supervised is not None:
         h.update(pickle.dumps(sorted(m.supervised.models)))
+    if m.adapter is not None:
+        h.update(m.adapter.weights_bytes())
+        # The release (a Redis INCR) names the deploy; the hash names the content.
+        return f"h{m.adapter.release}-{h.hexdigest()[:12]}"
     return h.hexdigest()[:12]
 
 
@@ -249,6 +301,7 @@ def _manifest(m: CategoryModels) -> dict:
         "meta": None if m.meta is None else {"coef": m.meta.coef, "intercept": m.meta.intercept},
         "visual_zero_shot_calibration": None if m.visual_zero_shot is None else {
             "coef": list(m.visual_zero_shot.coef), "intercept": m.visual_zero_shot.intercept},
+        **({"human_adapter": m.adapter.manifest()} if m.adapter is not None else {}),
     }
 
 
@@ -260,9 +313,41 @@ def save_models(m: CategoryModels, directory: str | Path) -> Path:
         (d / "visual.onnx").write_bytes(m.visual_onnx)
     if m.supervised is not None:
         (d / "text_supervised.pkl").write_bytes(pickle.dumps(m.supervised))
+    if m.adapter is not None:
+        m.adapter.save(d)
     doc = {**_manifest(m), "version": _version(m), "info": m.info}
     (d / MANIFEST).write_text(json.dumps(doc, indent=1, default=float) + "\n")
     return d
+
+
+def artefact_bytes(m: CategoryModels) -> bytes:
+    """The artefact directory as one tar (what the trainer stores in the blob store)."""
+    import io
+    import tarfile
+    import tempfile
+
+    buf = io.BytesIO()
+    with tempfile.TemporaryDirectory(prefix="shotline-categories-") as tmp:
+        save_models(m, tmp)
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for p in sorted(Path(tmp).iterdir()):
+                tar.add(p, arcname=p.name)
+    return buf.getvalue()
+
+
+def models_from_bytes(data: bytes, taxonomy: Taxonomy | None = None) -> CategoryModels:
+    """The inverse of ``artefact_bytes``."""
+    import io
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="shotline-categories-") as tmp:
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+                tar.extractall(tmp, filter="data")
+        except tarfile.TarError as e:
+            raise BadInput("bad_category_artefact", f"not a category artefact: {e}") from e
+        return load_models(tmp, taxonomy)
 
 
 def load_models(directory: str | Path, taxonomy: Taxonomy | None = None) -> CategoryModels:
@@ -293,8 +378,9 @@ def load_models(directory: str | Path, taxonomy: Taxonomy | None = None) -> Cate
         meta=merge.MetaClassifier(meta["coef"], meta["intercept"]) if meta else None,
         policy=doc["policy"], info=doc.get("info", {}),
         visual_zero_shot=ZeroShotText(E[visual_ids], (vcal["coef"], vcal["intercept"])) if vcal else None,
+        adapter=HumanAdapter.load(d),
     )
 
 
 __all__ = ["CategoryHit", "CategoryModels", "CategoryResult", "CategoryService", "META_DIM", "Request",
-           "Scores", "load_models", "save_models"]
+           "Scores", "artefact_bytes", "load_models", "models_from_bytes", "save_models"]
