@@ -36,14 +36,38 @@ UPLOADS = {v: FIXTURES / f"{v}{SUFFIX[v]}" for v in ("bikes", "cockatoo", "bigbu
     "console-city": FIXTURES / "work" / "cityCC0_640x360.mp4",
     "console-bunny": FIXTURES / "work" / "bigbuckbunny_640x360.mp4"}
 OUT = Path(__file__).resolve().parents[2] / ".run" / "console-test"
+FEED_VIDEO, FEED_SHOTS = "console-feed-montage", 60  # enough unlabelled shots for a 50-hit feed page
 CHROMIUM = "/usr/bin/chromium"
 TIMEOUT_MS = 180_000
 
 
-def upload_bytes(stub: query_pb2_grpc.QueryServiceStub, video_id: str, path: Path) -> query_pb2.UploadVideoResponse:
+def feed_montage(path: Path) -> Path:
+    """A 60 s clip of 60 one-second shots, cycling through the four real sources (each cut joins
+    two different sources), in a catalog of its own so it does not change the searches below."""
+    import subprocess
+
+    sources = [FIXTURES / "work" / f"{v}_640x360.mp4" for v in ("bikes", "cockatoo", "bigbuckbunny", "cityCC0")]
+    durations = (10.0, 11.2, 5.28, 7.6)
+    per = FEED_SHOTS // len(sources)
+    graph = [f"[{i}:v]split={per}" + "".join(f"[s{i}_{k}]" for k in range(per)) for i in range(len(sources))]
+    parts = []
+    for n in range(FEED_SHOTS):
+        i, k = n % len(sources), n // len(sources)
+        start = (k * 0.37) % (durations[i] - 1.0)
+        graph.append(f"[s{i}_{k}]trim=start={start:.2f}:duration=1,setpts=PTS-STARTPTS[p{n}]")
+        parts.append(f"[p{n}]")
+    graph.append("".join(parts) + f"concat=n={FEED_SHOTS}:v=1:a=0[out]")
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *[a for src in sources for a in ("-i", str(src))],
+                    "-filter_complex", ";".join(graph), "-map", "[out]", "-r", "25", "-c:v", "libx264",
+                    "-preset", "veryfast", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def upload_bytes(stub: query_pb2_grpc.QueryServiceStub, video_id: str, path: Path,
+                 catalog: str = CATALOG) -> query_pb2.UploadVideoResponse:
     def parts() -> Iterator[query_pb2.UploadVideoRequest]:
         yield query_pb2.UploadVideoRequest(metadata=query_pb2.UploadVideoMetadata(
-            video_id=video_id, title=video_id, catalog_id=CATALOG, filename=path.name))
+            video_id=video_id, title=video_id, catalog_id=catalog, filename=path.name))
         with path.open("rb") as f:
             while chunk := f.read(1 << 20):
                 yield query_pb2.UploadVideoRequest(chunk=chunk)
@@ -51,12 +75,15 @@ def upload_bytes(stub: query_pb2_grpc.QueryServiceStub, video_id: str, path: Pat
 
 
 @pytest.fixture(scope="module")
-def uploaded(stack: local.Endpoints, query: query_pb2_grpc.QueryServiceStub) -> dict[str, str]:  # noqa: F811
+def uploaded(stack: local.Endpoints, query: query_pb2_grpc.QueryServiceStub,  # noqa: F811
+             tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The samples (same ids as the pipeline tests, so the index holds one copy) uploaded as bytes
     through UploadVideo: their sources are in the blob store, which is what the console plays."""
     topic = Topic(stack, "shotline.shots.indexed", events_pb2.ShotsIndexed)
     files = UPLOADS
     ids = {vid: upload_bytes(query, vid, path).upload_id for vid, path in files.items()}
+    montage = feed_montage(tmp_path_factory.mktemp("feed") / f"{FEED_VIDEO}.mp4")
+    ids[FEED_VIDEO] = upload_bytes(query, FEED_VIDEO, montage, catalog="console-feed").upload_id
 
     def complete() -> bool:
         done = {m.meta.video_id for m in topic.where(lambda m: m.video_complete and ids.get(m.meta.video_id) == m.upload_id)}
@@ -259,6 +286,7 @@ def workflow(page: Page, base_url: str, query: query_pb2_grpc.QueryServiceStub) 
     n_search = page.get_by_role("article", name=re.compile("^shot ")).count()
     feed_ms = load_ms(page, f"{base_url}/#/workspace/{label}?feed=random&limit=50", "feed")
     n_feed = page.get_by_role("article", name=re.compile("^shot ")).count()
+    assert n_feed == 50, f"the feed page should show 50 hits, got {n_feed}"
     print(f"\nconsole workflow: {workflow_s:.1f} s (search, play, create, 10 keyboard labels, deploy, "
           f"borderline label, review correction, rollback, video page)")
     print(f"page load (navigation start → results rendered, thumbnails decoded): search {search_ms:.0f} ms "
