@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.encoder.api import EncoderServicer
+from services.encoder.api import EncoderServicer, OnlineLimits, online_sources
 from services.encoder.embedding import ShotEncoder
 from services.encoder.handler import SERVICE, EmbedHandler
 from shotline import logs, topics
@@ -13,7 +13,6 @@ from shotline.grpcserver import GrpcServer
 from shotline.models.runtime import load_bundle
 from shotline.settings import Settings
 from shotline.v1 import encoder_pb2, encoder_pb2_grpc
-from shotline.video.sources import SourceConfig
 from shotline.worker import run_service
 
 
@@ -30,11 +29,12 @@ def main() -> None:
     model = load_bundle(s.bundle_path, s.ort_providers or None)
     logs.get("encoder").info("model loaded", model=model.model_id, version=model.version,
                              provider=model.provider, heads=model.dims)
-    encoder = ShotEncoder(model, open_blob_store(s))
+    blobs = open_blob_store(s)
+    encoder = ShotEncoder(model, blobs)
     server = GrpcServer(f"{s.encoder_address}", [encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name],
                         token=s.api_token.get_secret_value() if s.api_token else None)
     encoder_pb2_grpc.add_EncoderServiceServicer_to_server(
-        EncoderServicer(encoder, SourceConfig(allowed_roots=[str(p) for p in s.allowed_roots])), server.server)
+        EncoderServicer(encoder, online_sources(s, blobs), OnlineLimits.from_settings(s)), server.server)
     server.start()
     try:
         run_service(s, SERVICE, topics.SUBSCRIPTIONS[SERVICE], EmbedHandler(s, encoder))

@@ -35,7 +35,7 @@ def main() -> None:
         max_duration_s=s.max_duration_seconds, max_pixels=s.max_pixels, max_file_bytes=s.max_file_bytes,
     )
     blobs = open_blob_store(s)  # uploads (blob://) are read and keyframes written here
-    sources = SourceConfig(allowed_roots=[str(p) for p in s.allowed_roots], max_download_bytes=s.max_download_bytes,
-                           timeout_s=s.download_timeout_seconds, deadline_s=s.download_deadline_seconds, blobs=blobs)
+    # roots (never the run dir), download cap / timeout / deadline, egress policy, URI schemes
+    sources = SourceConfig.from_settings(s, blobs=blobs)
     handler = SegmentHandler(s, blobs, config, sources, s.chunk_shots)
     run_service(s, SERVICE, topics.SUBSCRIPTIONS[SERVICE], handler)

@@ -107,6 +107,59 @@ class Settings(BaseSettings):
     # Video sources.
     allowed_roots: Annotated[list[Path], NoDecode] = []
     max_download_bytes: int = Field(2 * 1024**3, gt=0)
+    download_timeout_seconds: float = Field(30.0, gt=0)      # connect / per read, http(s) sources
+    download_deadline_seconds: float = Field(1800.0, gt=0)   # a whole http(s) download
+    # Fetchers a service offers for event URIs: blob, file (and bare paths), http, https.
+    uri_schemes: Annotated[list[str], NoDecode] = ["blob", "file", "http", "https"]
+
+    # Egress (shotline.egress): by default no loopback, private, link-local or metadata address
+    # is ever connected to, checked after DNS resolution and on every redirect hop.
+    allowed_hosts: Annotated[list[str], NoDecode] = []  # non-empty: only these (".x.com" = subdomains)
+    egress_allow_private: bool = False  # loopback + private ranges (the local stack, tests); never metadata
+    egress_allowed_networks: Annotated[list[str], NoDecode] = []  # CIDRs always admitted
+    egress_max_redirects: int = Field(3, ge=0, le=10)
+
+    # The encoder's online API (EncodeText / EncodeImages / EncodeClip): per-request limits and
+    # admission control, so online calls cannot starve (or OOM) the ingest worker beside them.
+    online_uri_schemes: Annotated[list[str], NoDecode] = ["blob", "http", "https"]  # no local files
+    online_max_uri_chars: int = Field(2048, ge=16)
+    online_max_texts: int = Field(256, ge=1)
+    online_max_text_chars: int = Field(16384, ge=16)
+    online_max_images: int = Field(256, ge=1)
+    online_max_image_pixels: int = Field(4096 * 4096, ge=1)     # one image
+    online_max_request_pixels: int = Field(64 * 1024**2, ge=1)  # all images of one request
+    online_max_clip_bytes: int = Field(32 * 1024**2, ge=1)
+    online_max_clip_seconds: float = Field(120.0, gt=0)
+    online_max_download_bytes: int = Field(512 * 1024**2, gt=0)  # EncodeClip(uri) downloads
+    online_download_deadline_seconds: float = Field(60.0, gt=0)
+    online_concurrency: int = Field(4, ge=1, le=256)       # EncodeText / EncodeImages in flight
+    online_clip_concurrency: int = Field(1, ge=1, le=64)   # EncodeClip in flight
+    online_admission_wait_seconds: float = Field(1.0, ge=0)  # then RESOURCE_EXHAUSTED
+
+    @field_validator("uri_schemes", "online_uri_schemes", "allowed_hosts", "egress_allowed_networks",
+                     mode="before")
+    @classmethod
+    def _split_commas(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip().lower() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("uri_schemes", "online_uri_schemes")
+    @classmethod
+    def _known_schemes(cls, v: list[str]) -> list[str]:
+        unknown = set(v) - {"blob", "file", "http", "https"}
+        if unknown:
+            raise ValueError(f"unknown URI schemes {sorted(unknown)}: use blob, file, http, https")
+        return v
+
+    @field_validator("egress_allowed_networks")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for n in v:
+            ipaddress.ip_network(n, strict=False)  # ValueError names the bad entry
+        return v
 
     @field_validator("allowed_roots", mode="before")
     @classmethod

@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from shotline.egress import EgressPolicy
 from shotline.errors import BadInput
 from shotline.video import SourceConfig, open_source
+
+# These servers listen on loopback, which the default egress policy refuses (test_egress.py):
+# the HTTP tests below opt in, as the local stack does.
+LOOPBACK = EgressPolicy(allow_private=True)
+LOCAL = SourceConfig(egress=LOOPBACK)
 
 
 @pytest.fixture()
@@ -78,18 +84,18 @@ def http_root(root: Path) -> Iterator[str]:
 
 
 def test_http_download_to_temp_file_is_cleaned_up(http_root: str) -> None:
-    with open_source(f"{http_root}/a.mp4") as p:
+    with open_source(f"{http_root}/a.mp4", LOCAL) as p:
         assert p.read_bytes() == b"x" * 1000
         assert p.suffix == ".mp4"
     assert not p.exists()
 
 
 def test_http_errors_and_size_cap(http_root: str) -> None:
-    with pytest.raises(BadInput) as err, open_source(f"{http_root}/missing.mp4"):
+    with pytest.raises(BadInput) as err, open_source(f"{http_root}/missing.mp4", LOCAL):
         pass
     assert err.value.reason == "http_error"
     with pytest.raises(BadInput) as err, open_source(
-        f"{http_root}/a.mp4", SourceConfig(max_download_bytes=500)
+        f"{http_root}/a.mp4", SourceConfig(max_download_bytes=500, egress=LOOPBACK)
     ):
         pass
     assert err.value.reason == "too_large"
@@ -156,7 +162,7 @@ def scripted() -> Iterator[str]:
     server.server_close()
 
 
-def _fails_with(uri: str, config: SourceConfig | None = None) -> RetryableInput:
+def _fails_with(uri: str, config: SourceConfig = LOCAL) -> RetryableInput:
     with pytest.raises(RetryableInput) as err, open_source(uri, config):
         pass
     assert not isinstance(err.value, TransientError)
@@ -174,24 +180,24 @@ def test_retryable_statuses(scripted: str, code: int, reason: str) -> None:
 
 
 def test_client_errors_stay_bad_input(scripted: str) -> None:
-    with pytest.raises(BadInput) as err, open_source(f"{scripted}/status/403"):
+    with pytest.raises(BadInput) as err, open_source(f"{scripted}/status/403", LOCAL):
         pass
     assert err.value.reason == "http_error"
 
 
 def test_slow_drip_hits_the_total_deadline(scripted: str) -> None:
     started = time.monotonic()
-    err = _fails_with(f"{scripted}/drip", SourceConfig(timeout_s=5, deadline_s=1.0))
+    err = _fails_with(f"{scripted}/drip", SourceConfig(timeout_s=5, deadline_s=1.0, egress=LOOPBACK))
     elapsed = time.monotonic() - started
     assert err.reason == "fetch_timeout"
     assert elapsed < 4, f"a 1 s deadline took {elapsed:.1f} s"  # per-read timeout alone never fires
 
 
 def test_server_that_never_answers_times_out(scripted: str) -> None:
-    assert _fails_with(f"{scripted}/hang", SourceConfig(timeout_s=0.5)).reason == "fetch_timeout"
+    assert _fails_with(f"{scripted}/hang", SourceConfig(timeout_s=0.5, egress=LOOPBACK)).reason == "fetch_timeout"
 
 
 def test_connection_cut_mid_body_is_retryable(scripted: str, tmp_path: Path) -> None:
-    err = _fails_with(f"{scripted}/cut", SourceConfig(temp_dir=str(tmp_path)))
+    err = _fails_with(f"{scripted}/cut", SourceConfig(temp_dir=str(tmp_path), egress=LOOPBACK))
     assert err.reason == "fetch_interrupted"
     assert list(tmp_path.iterdir()) == []  # the partial download is gone

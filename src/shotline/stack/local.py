@@ -36,7 +36,9 @@ PASSTHROUGH = ("SHOTLINE_MODEL_DIR", "SHOTLINE_MODEL_BUNDLE", "SHOTLINE_ORT_PROV
                "SHOTLINE_LOG_LEVEL", "SHOTLINE_LOG_JSON", "SHOTLINE_INDEX_TYPE", "SHOTLINE_GRPC_WORKERS", "MILVUS_TOKEN",
                # the blob store: every service must see the same one as `shotline upload`
                "SHOTLINE_BLOB_ROOT", "SHOTLINE_BLOB_URL", "SHOTLINE_S3_ENDPOINT_URL", "SHOTLINE_S3_REGION",
-               "SHOTLINE_S3_ACCESS_KEY", "SHOTLINE_S3_SECRET_KEY", "SHOTLINE_MAX_UPLOAD_BYTES")
+               "SHOTLINE_S3_ACCESS_KEY", "SHOTLINE_S3_SECRET_KEY", "SHOTLINE_MAX_UPLOAD_BYTES",
+               # egress policy (shotline.egress)
+               "SHOTLINE_ALLOWED_HOSTS", "SHOTLINE_EGRESS_ALLOW_PRIVATE", "SHOTLINE_EGRESS_MAX_REDIRECTS")
 
 
 class StackSettings(BaseSettings):
@@ -132,9 +134,14 @@ def service_env(st: StackSettings, ep: Endpoints, service: str) -> dict[str, str
         "SHOTLINE_CONSOLE_PORT": str(st.console_port),
         "SHOTLINE_TOPIC_PARTITIONS": str(st.partitions),
         "PYTHONUNBUFFERED": "1",
-        # Local files the segmenter may read: the working tree, the fixtures, the run dir.
+        # Local files the segmenter may read: the working tree and the fixtures. Never the run dir
+        # (Redis AOF, Milvus db, logs): sources refuse it even under an allowed root.
         "SHOTLINE_ALLOWED_ROOTS": os.environ.get(
-            "SHOTLINE_ALLOWED_ROOTS", f"{Path.cwd()}:{st.cache_dir / 'fixtures'}:{st.run_dir}"),
+            "SHOTLINE_ALLOWED_ROOTS", f"{Path.cwd()}:{st.cache_dir / 'fixtures'}"),
+        # Egress: everything here listens on loopback, and the fault-injection servers of the tests
+        # too, so the local stack admits loopback (only); Kubernetes leaves this unset and refuses it.
+        "SHOTLINE_EGRESS_ALLOWED_NETWORKS": os.environ.get(
+            "SHOTLINE_EGRESS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128"),
         **{k: v for k, v in os.environ.items() if k in PASSTHROUGH},
     }
 
