@@ -330,6 +330,7 @@ def _copy_window(container: av.container.InputContainer, out: Path, start_ms: in
         container.seek(base + int(start_ms / 1000 / tb), stream=ist, backward=True, any_frame=False)
     stop_ms = end_ms + 1000  # B-frames: packets come in decode order, a little past end_ms is kept
     first: int | None = None
+    shift: int | None = None
     with av.open(str(out), "w", format="matroska") as dst:
         ost = dst.add_stream_from_template(ist)
         for pkt in container.demux(ist):
@@ -340,6 +341,12 @@ def _copy_window(container: av.container.InputContainer, out: Path, start_ms: in
             if ms >= stop_ms:
                 break
             first = ms if first is None else min(first, ms)
+            if shift is None:  # the window starts near 0, so its header duration is its length
+                shift = pkt.dts if pkt.dts is not None else ts
+            if pkt.pts is not None:
+                pkt.pts -= shift
+            if pkt.dts is not None:
+                pkt.dts -= shift
             pkt.stream = ost
             dst.mux(pkt)
     if first is None:
