@@ -177,9 +177,11 @@ class ClassifierPipeline:
         self.registry.save_feeds(label, stored, reference)
         if table.all_scores is not None and len(table.all_scores) == len(video_ids) and video_ids:
             per_video = per_video_aggregate(table.all_scores, video_ids, how=self.aggregate)
-            self._store_per_video(label, version, per_video)
+            self._store_per_video(label, version, per_video, model)
         RESCORE_SECONDS.observe(time.perf_counter() - t0)
         return {"scored": table.n_scored, **{k: len(v) for k, v in stored.items()}}
 
-    def _store_per_video(self, label: str, version: int, per_video: dict[str, float]) -> None:
-        self.registry.set_video_classifiers(label, version, per_video)
+    def _store_per_video(self, label: str, version: int, per_video: dict[str, float], model: LinearModel) -> None:
+        # The same calibrated probability the scorer stores for new uploads (NaN-free: none when uncalibrated).
+        probabilities = ({v: float(model.calibrate(s)) for v, s in per_video.items()} if model.calibrated else None)
+        self.registry.set_video_classifiers(label, version, per_video, probabilities)

@@ -232,6 +232,11 @@ def test_labels_train_deploy_feed_and_score_new_uploads(stack: local.Endpoints, 
     scores = query.ScoreShots(query_pb2.ScoreShotsRequest(label="cycling", shot_ids=["bikes/0", "cockatoo/0"]))
     assert scores.scores["bikes/0"] > scores.scores["cockatoo/0"]
 
+    # The catalog rescore stores calibrated probabilities too (4+/4- labels: calibrated by CV).
+    assert v.calibrated, v.chosen_because
+    rescored = wait_for(lambda: _classifier_score(query, "bikes"), 60, what="rescored per-video score")
+    assert 0.0 <= rescored.probability <= 1.0, rescored
+
     # A new upload is scored by the deployed classifier in real time, with no retraining.
     versions_before = len(c.versions)
     upload(stack, "bikes-again", FIXTURES / "bikes.mp4")
