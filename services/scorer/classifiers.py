@@ -2,7 +2,7 @@
 
 The video's shots are read from the index once per chunk, on the union of the heads the deployed
 classifiers use, and scored by all of them (one matrix product each); models are loaded from the
-read model by (label, version) and cached — a version never changes once written. A calibrated
+read model by (label, version) and cached (`VersionCache`): a version never changes once written. A calibrated
 version also turns the video's aggregate score into a probability (NaN when it is not calibrated).
 """
 
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from prometheus_client import Counter
 
-from shotline.errors import BadInput
+from shotline.classifier_versions import VersionCache
 from shotline.index import ShotIndex
-from shotline.learning.classifier import LinearModel, ModelVersion, model_from_bytes
+from shotline.learning.classifier import LinearModel, ModelVersion
 from shotline.registry import Registry
 
 SHOTS_SCORED = Counter("shotline_scorer_shots_scored_total", "New shots scored by deployed classifiers")
@@ -35,19 +35,10 @@ class ClassifierScorer:
         self.registry = registry
         self.index = index
         self.aggregate = aggregate
-        self.cache_size = cache_size
-        self._cache: dict[tuple[str, int], tuple[LinearModel, ModelVersion]] = {}
+        self.versions = VersionCache(registry, cache_size)
 
     def load(self, label: str, version: int) -> tuple[LinearModel, ModelVersion]:
-        key = (label, version)
-        if key not in self._cache:
-            blob = self.registry.model_blob(label, version)
-            if blob is None:
-                raise BadInput("unknown_version", f"{label} has no version {version}")
-            if len(self._cache) >= self.cache_size:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = model_from_bytes(blob)
-        return self._cache[key]
+        return self.versions.get(label, version)
 
     def deployed(self) -> list[tuple[str, int, LinearModel, ModelVersion]]:
         out = []

@@ -19,7 +19,6 @@ from shotline.learning.classifier import (
     LinearModel,
     ModelVersion,
     fit_label_model,
-    model_from_bytes,
     model_to_bytes,
 )
 from shotline.learning.feeds import build_feeds
@@ -27,6 +26,7 @@ from shotline.learning.scoring import per_video_aggregate, score_chunks
 from services.trainer.snapshot import VectorSnapshot
 from shotline import logs
 from shotline.blobstore import BlobStore
+from shotline.classifier_versions import VersionCache
 from shotline.errors import BadInput
 from shotline.events import parse_shot_id, shot_id
 from shotline.index import ShotIndex
@@ -68,7 +68,7 @@ class ClassifierPipeline:
         self.embedding_model = embedding_model
         self.encode_text = encode_text
         self.aggregate = aggregate
-        self._cache: dict[tuple[str, int], tuple[LinearModel, ModelVersion]] = {}
+        self.versions = VersionCache(registry)
         self._snapshots: dict[str, VectorSnapshot] = {}
         self.snapshot_dir = snapshot_dir
 
@@ -135,13 +135,7 @@ class ClassifierPipeline:
 
     # -- scoring --------------------------------------------------------------------------
     def load(self, label: str, version: int) -> tuple[LinearModel, ModelVersion]:
-        key = (label, version)
-        if key not in self._cache:
-            blob = self.registry.model_blob(label, version)
-            if blob is None:
-                raise BadInput("unknown_version", f"{label} has no version {version}")
-            self._cache[key] = model_from_bytes(blob)
-        return self._cache[key]
+        return self.versions.get(label, version)
 
     def rescore(self, label: str, version: int) -> dict[str, int]:
         """Score every shot, rebuild the four feeds and the per-video results."""
