@@ -46,6 +46,7 @@ bash scripts/install_milvus_server.sh
 
 echo "==> S3-compatible server for the blob-store tests (versitygw, Apache-2.0; Go module proxy, cached)"
 bash scripts/install_s3_server.sh
+bash scripts/install_ghz.sh  # gRPC load generator of bench.hot_path (Go module proxy, cached)
 
 echo "==> default model bundle"
 "$VENV/bin/shotline" models build-default >/dev/null 2>&1 || "$VENV/bin/shotline" models build-default

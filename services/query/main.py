@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -9,8 +10,9 @@ import threading
 from kafka import KafkaProducer
 from pydantic import Field
 
-from services.query.servicer import QueryServicer
-from shotline import logs
+from services.query.categories_cache import Invalidator
+from services.query.servicer import QueryServicer, add_to_server
+from shotline import logs, topics
 from shotline.blobstore import open_blob_store
 from shotline.encoder_client import EncoderClient
 from shotline.grpcserver import GrpcServer
@@ -18,7 +20,7 @@ from shotline.health import HealthServer, HealthState
 from shotline.registry import Registry
 from shotline.settings import Settings
 from shotline.stores import redis_client
-from shotline.v1 import query_pb2, query_pb2_grpc
+from shotline.v1 import events_pb2, query_pb2
 
 SERVICE = "query"
 
@@ -30,6 +32,10 @@ class QuerySettings(Settings):
     # 4 threads serve GetVideoCategories at 64 clients with 1.9x the QPS and 1/4 the p99 of 64).
     grpc_workers: int = Field(default_factory=lambda: 2 * len(os.sched_getaffinity(0)), ge=1, le=512)
     max_upload_bytes: int = Field(2 * 1024**3, gt=0)  # UploadVideo: bigger streams are refused
+    # GetVideoCategories' in-process cache (categories_cache.py): entries live this long at most —
+    # the staleness bound of classifier scores, which are written with no event (categories are
+    # evicted by videos.classified at once). 0 turns the cache off: every call reads Redis.
+    category_cache_ttl_seconds: float = Field(10.0, ge=0, le=3600)
 
 
 def main() -> None:
@@ -43,11 +49,25 @@ def main() -> None:
     index.ensure_collection()
     producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all", linger_ms=2)
     servicer = QueryServicer(s, index, info.model, encoder, Registry(redis_client(s)), producer,
-                             blobs=open_blob_store(s), max_upload_bytes=s.max_upload_bytes)
+                             blobs=open_blob_store(s), max_upload_bytes=s.max_upload_bytes,
+                             categories_cache_ttl_seconds=s.category_cache_ttl_seconds)
+    invalidator = None
+    if servicer.categories_cache is not None:
+        cache = servicer.categories_cache
+
+        def classified(key: bytes | None, value: bytes) -> None:
+            vid = key.decode() if key else events_pb2.VideoClassified.FromString(value).meta.video_id
+            cache.invalidate(vid)
+
+        invalidator = Invalidator(cache, s.kafka_bootstrap_servers, {
+            s.topic(topics.VIDEOS_CLASSIFIED): classified,
+            s.topic(topics.MODELS_DEPLOYED): lambda key, value: cache.clear("deploy"),
+        }, client_id=f"query-cache-{os.getpid()}").start()
     name = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
     server = GrpcServer(s.query_address, [name], token=s.api_token.get_secret_value() if s.api_token else None,
                         max_workers=s.grpc_workers)
-    query_pb2_grpc.add_QueryServiceServicer_to_server(servicer, server.server)
+    add_to_server(servicer, server.server)
+    gc.freeze()  # start-up objects leave the collector's generations: shorter pauses on the hot path
     server.start()
     state.ready, state.detail = True, f"serving gRPC on {s.query_address}"
     log.info("query serving", address=s.query_address, model=info.model.model_id, metrics_port=http.port)
@@ -59,6 +79,8 @@ def main() -> None:
     log.info("draining")
     state.ready = False
     server.stop(s.grpc_grace_seconds)
+    if invalidator is not None:
+        invalidator.stop()
     producer.close(timeout=5)
     http.stop()
     log.info("stopped")

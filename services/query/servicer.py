@@ -15,6 +15,7 @@ from collections import OrderedDict
 import grpc
 import numpy as np
 
+from services.query.categories_cache import CategoriesCache
 from services.query.uploads import Uploads
 from services.query.validation import (
     MAX_CLIP_BYTES,
@@ -22,6 +23,8 @@ from services.query.validation import (
     check_label_name,
     check_query,
     check_top_k,
+    check_video_id,
+    check_video_ids,
     to_filter,
 )
 from shotline import topics
@@ -29,7 +32,7 @@ from shotline.blobstore import BlobStore
 from shotline.encoder_client import EncoderClient, vectors
 from shotline.errors import BadInput
 from shotline.events import new_meta, parse_shot_id, shot_id
-from shotline.grpcserver import NotFound, guard_all
+from shotline.grpcserver import NotFound, guard_all, guarded
 from shotline.index import Hit, ShotIndex
 from shotline.learning.metrics import platt_probability
 from shotline.registry import FEED_KINDS, Registry
@@ -68,7 +71,8 @@ def _response(hits: list[Hit], group: bool, model: common_pb2.ModelRef, head: st
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     def __init__(self, settings: Settings, index: ShotIndex, model: common_pb2.ModelRef,
                  encoder: EncoderClient, registry: Registry, producer,  # type: ignore[no-untyped-def]
-                 blobs: BlobStore | None = None, max_upload_bytes: int = 2 * 1024**3):
+                 blobs: BlobStore | None = None, max_upload_bytes: int = 2 * 1024**3,
+                 categories_cache_ttl_seconds: float = 0.0):
         self.settings = settings
         self.uploads = Uploads(settings, blobs, producer, max_upload_bytes) if blobs is not None else None
         self.index = index
@@ -81,6 +85,10 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         self._models: dict[tuple[str, int], tuple[np.ndarray, float, str, tuple[float, float] | None, float]] = {}
         self._lock = threading.Lock()
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # GetVideoCategories' read-model cache (categories_cache.py); None: every call reads Redis.
+        self.categories_cache: CategoriesCache | None = (
+            CategoriesCache(self._build_categories, ttl_seconds=categories_cache_ttl_seconds)
+            if categories_cache_ttl_seconds > 0 else None)
 
     # -- uploads --------------------------------------------------------------------------
     def UploadVideo(self, request_iterator, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]  # noqa: N802
@@ -149,20 +157,52 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
 
     # -- ad-serving -----------------------------------------------------------------------
     def GetVideoCategories(self, request: query_pb2.GetVideoCategoriesRequest, context: grpc.ServicerContext):  # noqa: N802
-        if not request.video_id:
-            raise BadInput("bad_request", "video_id is required")
-        doc, classifiers = self.registry.video_read_model(request.video_id)
+        return self._categories(check_video_id(request.video_id))[0]
+
+    def get_video_categories_serialized(self, request: query_pb2.GetVideoCategoriesRequest,
+                                        context: grpc.ServicerContext) -> bytes:
+        """GetVideoCategories as registered on the server (`add_to_server`): the cached response's
+        bytes, serialized once per cache fill instead of once per call."""
+        return self._categories(check_video_id(request.video_id))[1]
+
+    def BatchGetVideoCategories(self, request: query_pb2.BatchGetVideoCategoriesRequest,  # noqa: N802
+                                context: grpc.ServicerContext):
+        ids = check_video_ids(request.video_ids)
+        resp = query_pb2.BatchGetVideoCategoriesResponse()
+        for vid in ids:
+            built = self._read_model(vid)
+            if built is None:
+                resp.not_found.append(vid)
+            else:
+                resp.videos.append(built[0])
+        return resp
+
+    def _categories(self, video_id: str) -> tuple[query_pb2.VideoCategories, bytes]:
+        built = self._read_model(video_id)
+        if built is None:
+            raise NotFound(f"video {video_id} has not been classified")
+        return built
+
+    def _read_model(self, video_id: str) -> tuple[query_pb2.VideoCategories, bytes] | None:
+        cache = self.categories_cache
+        return cache.get(video_id) if cache is not None else self._build_categories(video_id)
+
+    def _build_categories(self, video_id: str) -> tuple[query_pb2.VideoCategories, bytes] | None:
+        """The read model as served (message and bytes), None for an unclassified video; what the
+        categories cache stores."""
+        doc, classifiers = self.registry.video_read_model(video_id)
         if doc is None and not classifiers:
-            raise NotFound(f"video {request.video_id} has not been classified")
+            return None
         doc = doc or {}
-        return query_pb2.VideoCategories(
-            video_id=request.video_id,
+        msg = query_pb2.VideoCategories(
+            video_id=video_id,
             categories=[common_pb2.CategoryScore(**c) for c in doc.get("categories", [])],
             taxonomy_version=doc.get("taxonomy_version", ""),
             model_versions=doc.get("model_versions", {}),
             classified_at_ms=int(doc.get("classified_at_ms", 0)),
             classifiers=[self._classifier_score(k, v) for k, v in sorted(classifiers.items())],
         )
+        return msg, msg.SerializeToString()
 
     # -- classifiers ----------------------------------------------------------------------
     def _known(self, label: str) -> str:
@@ -346,3 +386,32 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
 
 def _nan(x: float | None) -> float:
     return float("nan") if x is None else float(x)
+
+
+def add_to_server(servicer: QueryServicer, server: grpc.Server) -> None:
+    """`add_QueryServiceServicer_to_server`, except that GetVideoCategories answers with the cached
+    response bytes (`get_video_categories_serialized`): no protobuf build or serialization per call."""
+
+    class _Capture:
+        def add_generic_rpc_handlers(self, handlers):  # type: ignore[no-untyped-def]
+            pass
+
+        def add_registered_method_handlers(self, name, handlers):  # type: ignore[no-untyped-def]
+            self.name, self.handlers = name, dict(handlers)
+
+    cap = _Capture()
+    query_pb2_grpc.add_QueryServiceServicer_to_server(servicer, cap)
+    def GetVideoCategories(self: QueryServicer, request, context) -> bytes:  # type: ignore[no-untyped-def]  # noqa: N802
+        return self.get_video_categories_serialized(request, context)
+
+    fn = guarded("query", GetVideoCategories)  # same metrics and error mapping as the other methods
+    cap.handlers["GetVideoCategories"] = grpc.unary_unary_rpc_method_handler(
+        lambda request, context: fn(servicer, request, context),
+        request_deserializer=query_pb2.GetVideoCategoriesRequest.FromString,
+        response_serializer=_passthrough)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(cap.name, cap.handlers),))
+    server.add_registered_method_handlers(cap.name, cap.handlers)
+
+
+def _passthrough(raw: bytes) -> bytes:
+    return raw

@@ -59,3 +59,27 @@ def to_filter(f: query_pb2.SearchFilters) -> SearchFilter | None:
         exclude_video_ids=list(f.exclude_video_ids) or None,
         min_start_ms=f.min_start_ms or None, max_end_ms=f.max_end_ms or None,
     )
+
+
+MAX_VIDEO_ID_CHARS = 512
+MAX_BATCH_VIDEOS = 500  # BatchGetVideoCategories: a cold batch costs one Redis round trip per video
+
+
+def check_video_id(video_id: str) -> str:
+    if not video_id:
+        raise BadInput("bad_request", "video_id is required")
+    if len(video_id) > MAX_VIDEO_ID_CHARS:
+        raise BadInput("bad_video_id", f"video_id has {len(video_id)} characters; the limit is {MAX_VIDEO_ID_CHARS}")
+    return video_id
+
+
+def check_video_ids(video_ids: list[str]) -> list[str]:
+    if not video_ids:
+        raise BadInput("bad_request", "video_ids must not be empty")
+    if len(video_ids) > MAX_BATCH_VIDEOS:
+        raise BadInput("too_many", f"{len(video_ids)} video ids; at most {MAX_BATCH_VIDEOS} per call")
+    for i, vid in enumerate(video_ids):
+        if not vid:
+            raise BadInput("bad_request", f"video_ids[{i}] is empty")
+        check_video_id(vid)
+    return list(video_ids)
