@@ -45,8 +45,8 @@ bench: setup ## run every benchmark, or one with ONLY=<name>; results in bench/r
 eval-al: setup ## the Video Annotator active-learning evaluation
 	$(PY) -m research.eval_al
 
-eval-categories: setup ## precision/recall/coverage of the category models (synthetic + small real set)
-	$(PY) -m research.eval_categories
+eval-categories: setup ## category models: synthetic + small real set + labelled footage set (precision-coverage curves)
+	bash research/fetch_footage.sh && $(PY) -m research.eval_categories
 
 backfill: ## re-classify the whole catalog's categories with the running model (progress bar; resumable)
 	$(PY) -m services.scorer.backfill run

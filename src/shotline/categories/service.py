@@ -309,6 +309,8 @@ def save_models(m: CategoryModels, directory: str | Path) -> Path:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     np.save(d / "category_embeddings.npy", m.zero_shot.E)
+    if m.visual_zero_shot is not None:  # its rows may be exemplar prototypes, not the prompts
+        np.save(d / "visual_zero_shot_embeddings.npy", m.visual_zero_shot.E)
     if m.visual_onnx:
         (d / "visual.onnx").write_bytes(m.visual_onnx)
     if m.supervised is not None:
@@ -377,7 +379,8 @@ def load_models(directory: str | Path, taxonomy: Taxonomy | None = None) -> Cate
         thresholds={k: merge.Thresholds.from_json(v) for k, v in doc["thresholds"].items()},
         meta=merge.MetaClassifier(meta["coef"], meta["intercept"]) if meta else None,
         policy=doc["policy"], info=doc.get("info", {}),
-        visual_zero_shot=ZeroShotText(E[visual_ids], (vcal["coef"], vcal["intercept"])) if vcal else None,
+        visual_zero_shot=ZeroShotText(np.load(d / "visual_zero_shot_embeddings.npy") if (d / "visual_zero_shot_embeddings.npy").is_file()
+                                      else E[visual_ids], (vcal["coef"], vcal["intercept"])) if vcal else None,
         adapter=HumanAdapter.load(d),
     )
 

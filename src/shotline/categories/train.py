@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shotline.categories import merge, pseudo
+from shotline.categories import exemplars, merge, pseudo
 from shotline.categories import visual_model as vm
 from shotline.categories.inputs import META_DIM, meta_features
 from shotline.categories.service import CategoryModels, CategoryService, EncodeText, Policy, Request
@@ -106,18 +106,25 @@ def fit(taxonomy: Taxonomy, encode_text: EncodeText, train: Sequence[Example], v
 
 
 def day_one(taxonomy: Taxonomy, encode_text: EncodeText, threshold: float = 0.9,
-            text_model_id: str = "minilm") -> CategoryService:
+            text_model_id: str = "minilm", visual_exemplars: Path | None = exemplars.DEFAULT_PATH) -> CategoryService:
     """A service before any labels exist: text and visual zero-shot with default calibration
     and one conservative threshold for every category (nothing validated it: precision is
-    unknown until a labelled validation set exists; then use ``fit``)."""
+    unknown until a labelled validation set exists; then use ``fit``). The visual zero-shot
+    uses the labelled visual exemplars and their validated thresholds where the packaged
+    file has them (``exemplars``; ``visual_exemplars=None``: prompts only)."""
     zs = ZeroShotText.build(taxonomy, encode_text)
     vis = np.array([c.visual for c in taxonomy.categories], bool)
     flat = merge.Thresholds({c: threshold for c in taxonomy.ids})
     flat_vis = merge.Thresholds({c: threshold for c, v in zip(taxonomy.ids, vis) if v})
+    vzs, info = ZeroShotText(zs.E[vis]), {"day_one": True, "threshold": threshold}
+    ex = exemplars.apply(zs.E[vis], [c for c, v in zip(taxonomy.ids, vis) if v], threshold, visual_exemplars)
+    if ex is not None:
+        vzs, vis_t, info["visual_exemplars"] = ex
+        flat_vis = merge.Thresholds({c: t for c, t in vis_t.items() if np.isfinite(t)},
+                                    {c: "precision_below_0.80" for c, t in vis_t.items() if not np.isfinite(t)})
     models = CategoryModels(taxonomy, zs, None, None, "none", "joint",
                             thresholds={"text": flat, "visual": flat_vis, "meta": merge.Thresholds()},
-                            meta=None, policy="union", visual_zero_shot=ZeroShotText(zs.E[vis]),
-                            info={"day_one": True, "threshold": threshold})
+                            meta=None, policy="union", visual_zero_shot=vzs, info=info)
     return CategoryService(models, encode_text, text_model_id)
 
 
