@@ -31,14 +31,14 @@ import av
 import grpc
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from prometheus_client import Counter
 
 from services.encoder.embedding import ShotEncoder, decode_image
 from shotline import logs
 from shotline.blobstore import BlobStore
 from shotline.errors import BadInput, RetryableInput, TransientError
 from shotline.events import shot_id
-from shotline.grpcserver import RPC_REQUESTS, guard_all
+from shotline import grpcserver
+from shotline.grpcserver import guard_all
 from shotline.models.runtime import mean_pool_shots
 from shotline.v1 import common_pb2, encoder_pb2, encoder_pb2_grpc, events_pb2
 from shotline.video.config import SegmenterConfig
@@ -46,9 +46,6 @@ from shotline.video.shots import SegmentResult, segment_video
 from shotline.video.sources import SourceConfig, open_source
 
 log = logs.get("encoder.api")
-
-REJECTED = Counter("shotline_encoder_online_rejected_total",
-                   "Online encoder calls refused before any work, by method and reason", ["method", "reason"])
 
 SOURCE_FAILED = "video source not reachable, not allowed or not a readable video"
 GOP_SLACK_S = 30.0  # a window starts at the keyframe before start_ms: this much extra may be decoded
@@ -114,8 +111,8 @@ def _admitted(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def wrapper(self: EncoderServicer, request: Any, context: grpc.ServicerContext) -> Any:
             gate, size = self._gates[kind]
             if not gate.acquire(timeout=self.limits.admission_wait_s):
-                REJECTED.labels(method, "overloaded").inc()
-                RPC_REQUESTS.labels("encoder", method, grpc.StatusCode.RESOURCE_EXHAUSTED.name).inc()
+                # counted where every call is (shotline_grpc_requests_total{code="RESOURCE_EXHAUSTED"})
+                grpcserver.RPC_REQUESTS.labels("encoder", method, grpc.StatusCode.RESOURCE_EXHAUSTED.name).inc()
                 context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                               f"encoder busy: {size} online {kind} call(s) already running; retry with backoff")
             try:
