@@ -10,10 +10,12 @@ How it stays correct:
   at the end, evicts that video. Every replica sees every event (no consumer group).
 - ``<prefix>.models.deployed``: a trainer deploy is published after its rescore wrote every video's
   score for that label, so it clears the whole cache.
-- Per-video classifier scores are also written with no event at all (the scorer when a video's shots
-  are indexed, the trainer's rescore after a rollback/pin deploy): for them the staleness bound is
-  the entry TTL (`SHOTLINE_CATEGORY_CACHE_TTL_SECONDS`, 10 s by default), which is also the safety
-  net for categories if an event were ever missed.
+- Per-video classifier scores are also written with no event of their own: the scorer stores a
+  video's scores per indexed chunk but publishes videos.classified only with the last one (so the
+  complete video's scores are covered, a partial video's are not), and the trainer's rescore after a
+  pinned/rollback deploy comes after that deploy's event. For those the staleness bound is the entry
+  TTL (`SHOTLINE_CATEGORY_CACHE_TTL_SECONDS`, 60 s by default), which is also the safety net for
+  categories if an event were ever missed.
 - The cache serves nothing until the consumer holds its end positions (a start, a reconnect, a
   partition-count change), and is cleared then; a consumer failure (poll error, the broker not
   answering the periodic end-offset probe) clears it and bypasses it — every call reads Redis —
@@ -53,7 +55,7 @@ class CategoriesCache:
     Hits take no lock (a dict read under the GIL); misses, evictions and clears do.
     """
 
-    def __init__(self, load: Callable[[str], Any], ttl_seconds: float = 10.0, max_entries: int = 200_000,
+    def __init__(self, load: Callable[[str], Any], ttl_seconds: float = 60.0, max_entries: int = 200_000,
                  clock: Callable[[], float] = time.monotonic):
         self._load = load
         self.ttl = ttl_seconds
@@ -195,7 +197,8 @@ class Invalidator:
                                 log.warning("unreadable invalidation event", topic=tp.topic, error=repr(e)[:200])
                                 self.cache.clear("reset")
                     if time.monotonic() >= next_probe:
-                        consumer.end_offsets(parts, timeout_ms=self.request_timeout_ms)  # raises when the broker does not answer
+                        # raises when the broker does not answer:
+                        consumer.end_offsets(parts, timeout_ms=self.request_timeout_ms)
                         if len(self._assignment(consumer)) != len(parts):
                             raise RuntimeError("partition count changed")
                         next_probe = time.monotonic() + self.probe_seconds

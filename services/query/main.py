@@ -33,9 +33,10 @@ class QuerySettings(Settings):
     grpc_workers: int = Field(default_factory=lambda: 2 * len(os.sched_getaffinity(0)), ge=1, le=512)
     max_upload_bytes: int = Field(2 * 1024**3, gt=0)  # UploadVideo: bigger streams are refused
     # GetVideoCategories' in-process cache (categories_cache.py): entries live this long at most —
-    # the staleness bound of classifier scores, which are written with no event (categories are
-    # evicted by videos.classified at once). 0 turns the cache off: every call reads Redis.
-    category_cache_ttl_seconds: float = Field(10.0, ge=0, le=3600)
+    # the staleness bound of what changes with no event (a rescore after a pinned/rollback deploy,
+    # a not-yet-complete video's classifier scores); categories are evicted by videos.classified at
+    # once, an auto deploy's rescore by models.deployed. 0 turns the cache off: every call reads Redis.
+    category_cache_ttl_seconds: float = Field(60.0, ge=0, le=3600)
 
 
 def main() -> None:

@@ -401,7 +401,7 @@ def add_to_server(servicer: QueryServicer, server: grpc.Server) -> None:
 
     cap = _Capture()
     query_pb2_grpc.add_QueryServiceServicer_to_server(servicer, cap)
-    def GetVideoCategories(self: QueryServicer, request, context) -> bytes:  # type: ignore[no-untyped-def]  # noqa: N802
+    def GetVideoCategories(self: QueryServicer, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
         return self.get_video_categories_serialized(request, context)
 
     fn = guarded("query", GetVideoCategories)  # same metrics and error mapping as the other methods
