@@ -11,6 +11,7 @@ Sources (no network needed):
 - apt ``python3-imageio``: cockatoo.mp4 (one handheld shot, fast motion)
 - apt ``ffmpeg`` + PyAV: build the ground-truth montage (cuts + dissolves + a fade), its 720p/1080p
   versions, a 60 s 720p clip and the bad-input files under ``bad/``.
+- the hard ground truth ``hard_{tuned,heldout}_*.mp4`` + ``.json`` (scripts/build_segmenter_gt.py).
 """
 
 from __future__ import annotations
@@ -288,6 +289,10 @@ def fetch_all(dest: Path | None = None, large: bool = True) -> Path:
     copy_sources(dest)
     build_montages(dest, large)
     build_bad_inputs(dest)
+    # the hard ground truth (tuned / held-out parts): scripts/build_segmenter_gt.py
+    from scripts.build_segmenter_gt import build as build_hard_truth
+
+    build_hard_truth(dest, large)
     return dest
 
 

@@ -92,6 +92,9 @@ class SegmentHandler:
                 shot_id=shot_id(video_id, s.index), video_id=video_id, index=s.index,
                 start_frame=s.start_frame, end_frame=s.end_frame, start_ms=s.start_ms, end_ms=s.end_ms,
                 transition=s.transition, keyframe_refs=refs, keyframe_ms=list(frame_ms),
+                transition_start_frame=s.transition_start_frame,
+                transition_end_frame=s.transition_end_frame,
+                transition_start_ms=s.transition_start_ms, transition_end_ms=s.transition_end_ms,
             ))
         return out
 

@@ -66,6 +66,8 @@ def test_shots_tile_the_video_and_timecodes_are_consistent(fixtures_dir: Path) -
         "start_ms": 1200,
         "end_ms": 3040,
         "transition": "cut",
+        "transition_start_frame": 30,  # a cut: an empty transition span at the shot's start
+        "transition_end_frame": 30,
     }
 
 
@@ -129,3 +131,67 @@ def test_short_tail_merges_even_with_a_sparse_keyframe_grid(edge_clips: dict) ->
     result = segment_video(edge_clips["tail_1_frame"], cfg)
     assert [(s.start_frame, s.end_frame) for s in result.shots] == [(0, 31)]
     assert all(result.keyframes) and result.merged_fragments == 1
+
+
+# --- the hard ground truth (scripts/build_segmenter_gt.py): tuned and held-out parts ---------
+HARD_PARTS = ("tuned", "heldout")
+# Measured on the 360p versions (2026-12-02): transitions that gave exactly one gradual boundary
+# whose span overlaps the true one, and transitions still split in two. The rest are missed (no
+# boundary: dissolves under fast motion, into screen content); fewer found or more split is a
+# regression. The one split (tuned, a fade out of a fast pan into a dark editor screen) is a
+# known miss: the fade-in from near-black still trips the cut detector once.
+HARD_GRADUAL_FOUND = {"tuned": 26, "heldout": 15}
+HARD_SPLIT = {"tuned": 1, "heldout": 0}
+
+
+@pytest.fixture(scope="module")
+def hard_results(fixtures_dir: Path) -> dict:
+    import json
+
+    out = {}
+    for part in HARD_PARTS:
+        truth = json.loads((fixtures_dir / f"hard_{part}.json").read_text())
+        out[part] = (truth, segment_video(fixtures_dir / f"hard_{part}_360p.mp4"))
+    return out
+
+
+@pytest.mark.parametrize("part", HARD_PARTS)
+def test_hard_truth_dissolves_and_fades_give_one_boundary_with_its_span(hard_results: dict, part: str) -> None:
+    truth, result = hard_results[part]
+    found, split = 0, []
+    for t in truth["transitions"]:
+        inside = [s for s in result.shots[1:] if t["start"] - 1 <= s.start_frame <= t["end"]]
+        if len(inside) > 1:
+            split.append((t, [(s.start_frame, s.transition) for s in inside]))
+        elif inside and inside[0].transition in ("dissolve", "fade"):
+            s = inside[0]
+            assert s.transition_start_frame <= s.start_frame < s.transition_end_frame
+            overlap = min(s.transition_end_frame, t["end"]) - max(s.transition_start_frame, t["start"])
+            union = max(s.transition_end_frame, t["end"]) - min(s.transition_start_frame, t["start"])
+            assert overlap / union >= 0.4, (t, s)
+            found += 1
+    print(f"\n{part}: {found}/{len(truth['transitions'])} gradual transitions found with their span;"
+          f" split: {split}")
+    assert found >= HARD_GRADUAL_FOUND[part] and len(split) <= HARD_SPLIT[part], split
+
+
+@pytest.mark.parametrize("part", HARD_PARTS)
+def test_hard_truth_has_no_shot_under_the_minimum(hard_results: dict, part: str) -> None:
+    _truth, result = hard_results[part]
+    minimum = SegmenterConfig().min_shot_length(result.fps)
+    short = [(s.start_frame, s.end_frame) for s in result.shots if s.end_frame - s.start_frame < minimum]
+    assert short == []
+    for a, b in zip(result.shots, result.shots[1:]):
+        assert a.end_frame == b.start_frame
+        if b.transition == "cut":
+            assert b.transition_start_frame == b.transition_end_frame == b.start_frame
+
+
+def test_montage_transition_spans_are_exact(fixtures_dir: Path, montage_truth: dict) -> None:
+    result = segment_video(fixtures_dir / "montage_360p.mp4")
+    spans = {(s.transition_start_frame, s.transition_end_frame) for s in result.shots
+             if s.transition in ("dissolve", "fade")}
+    for t in montage_truth["transitions"]:
+        assert any(abs(a - t["start"]) <= 1 and abs(b - t["end"]) <= 2 for a, b in spans), (t, spans)
+    first = result.shots[0]
+    assert (first.transition_start_frame, first.transition_end_frame) == (0, 0)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18shotline/v1/common.proto\x12\x0bshotline.v1\"\xc2\x01\n\x04Shot\x12\x0f\n\x07shot_id\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\r\x12\x13\n\x0bstart_frame\x18\x04 \x01(\r\x12\x11\n\tend_frame\x18\x05 \x01(\r\x12\x10\n\x08start_ms\x18\x06 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x07 \x01(\x03\x12\x12\n\ntransition\x18\x08 \x01(\t\x12\x15\n\rkeyframe_refs\x18\t \x03(\t\x12\x13\n\x0bkeyframe_ms\x18\n \x03(\x03\"p\n\tVideoInfo\x12\x0b\n\x03\x66ps\x18\x01 \x01(\x01\x12\x13\n\x0b\x66rame_count\x18\x02 \x01(\r\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x03\x12\r\n\x05width\x18\x04 \x01(\r\x12\x0e\n\x06height\x18\x05 \x01(\r\x12\r\n\x05\x63odec\x18\x06 \x01(\t\"\xaa\x01\n\tVideoText\x12\r\n\x05title\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x36\n\x08metadata\x18\x04 \x03(\x0b\x32$.shotline.v1.VideoText.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\x08ModelRef\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"d\n\rCategoryScore\x12\x13\n\x0b\x63\x61tegory_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06source\x18\x05 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18shotline/v1/common.proto\x12\x0bshotline.v1\"\xb8\x02\n\x04Shot\x12\x0f\n\x07shot_id\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\r\x12\x13\n\x0bstart_frame\x18\x04 \x01(\r\x12\x11\n\tend_frame\x18\x05 \x01(\r\x12\x10\n\x08start_ms\x18\x06 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x07 \x01(\x03\x12\x12\n\ntransition\x18\x08 \x01(\t\x12\x15\n\rkeyframe_refs\x18\t \x03(\t\x12\x13\n\x0bkeyframe_ms\x18\n \x03(\x03\x12\x1e\n\x16transition_start_frame\x18\x0b \x01(\r\x12\x1c\n\x14transition_end_frame\x18\x0c \x01(\r\x12\x1b\n\x13transition_start_ms\x18\r \x01(\x03\x12\x19\n\x11transition_end_ms\x18\x0e \x01(\x03\"p\n\tVideoInfo\x12\x0b\n\x03\x66ps\x18\x01 \x01(\x01\x12\x13\n\x0b\x66rame_count\x18\x02 \x01(\r\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x03\x12\r\n\x05width\x18\x04 \x01(\r\x12\x0e\n\x06height\x18\x05 \x01(\r\x12\r\n\x05\x63odec\x18\x06 \x01(\t\"\xaa\x01\n\tVideoText\x12\r\n\x05title\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x36\n\x08metadata\x18\x04 \x03(\x0b\x32$.shotline.v1.VideoText.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\x08ModelRef\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"d\n\rCategoryScore\x12\x13\n\x0b\x63\x61tegory_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06source\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,15 +34,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VIDEOTEXT_METADATAENTRY']._loaded_options = None
   _globals['_VIDEOTEXT_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_SHOT']._serialized_start=42
-  _globals['_SHOT']._serialized_end=236
-  _globals['_VIDEOINFO']._serialized_start=238
-  _globals['_VIDEOINFO']._serialized_end=350
-  _globals['_VIDEOTEXT']._serialized_start=353
-  _globals['_VIDEOTEXT']._serialized_end=523
-  _globals['_VIDEOTEXT_METADATAENTRY']._serialized_start=476
-  _globals['_VIDEOTEXT_METADATAENTRY']._serialized_end=523
-  _globals['_MODELREF']._serialized_start=525
-  _globals['_MODELREF']._serialized_end=570
-  _globals['_CATEGORYSCORE']._serialized_start=572
-  _globals['_CATEGORYSCORE']._serialized_end=672
+  _globals['_SHOT']._serialized_end=354
+  _globals['_VIDEOINFO']._serialized_start=356
+  _globals['_VIDEOINFO']._serialized_end=468
+  _globals['_VIDEOTEXT']._serialized_start=471
+  _globals['_VIDEOTEXT']._serialized_end=641
+  _globals['_VIDEOTEXT_METADATAENTRY']._serialized_start=594
+  _globals['_VIDEOTEXT_METADATAENTRY']._serialized_end=641
+  _globals['_MODELREF']._serialized_start=643
+  _globals['_MODELREF']._serialized_end=688
+  _globals['_CATEGORYSCORE']._serialized_start=690
+  _globals['_CATEGORYSCORE']._serialized_end=790
 # @@protoc_insertion_point(module_scope)

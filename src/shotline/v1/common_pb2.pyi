@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Shot(_message.Message):
-    __slots__ = ("shot_id", "video_id", "index", "start_frame", "end_frame", "start_ms", "end_ms", "transition", "keyframe_refs", "keyframe_ms")
+    __slots__ = ("shot_id", "video_id", "index", "start_frame", "end_frame", "start_ms", "end_ms", "transition", "keyframe_refs", "keyframe_ms", "transition_start_frame", "transition_end_frame", "transition_start_ms", "transition_end_ms")
     SHOT_ID_FIELD_NUMBER: _ClassVar[int]
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,10 @@ class Shot(_message.Message):
     TRANSITION_FIELD_NUMBER: _ClassVar[int]
     KEYFRAME_REFS_FIELD_NUMBER: _ClassVar[int]
     KEYFRAME_MS_FIELD_NUMBER: _ClassVar[int]
+    TRANSITION_START_FRAME_FIELD_NUMBER: _ClassVar[int]
+    TRANSITION_END_FRAME_FIELD_NUMBER: _ClassVar[int]
+    TRANSITION_START_MS_FIELD_NUMBER: _ClassVar[int]
+    TRANSITION_END_MS_FIELD_NUMBER: _ClassVar[int]
     shot_id: str
     video_id: str
     index: int
@@ -28,7 +32,11 @@ class Shot(_message.Message):
     transition: str
     keyframe_refs: _containers.RepeatedScalarFieldContainer[str]
     keyframe_ms: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, shot_id: _Optional[str] = ..., video_id: _Optional[str] = ..., index: _Optional[int] = ..., start_frame: _Optional[int] = ..., end_frame: _Optional[int] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., transition: _Optional[str] = ..., keyframe_refs: _Optional[_Iterable[str]] = ..., keyframe_ms: _Optional[_Iterable[int]] = ...) -> None: ...
+    transition_start_frame: int
+    transition_end_frame: int
+    transition_start_ms: int
+    transition_end_ms: int
+    def __init__(self, shot_id: _Optional[str] = ..., video_id: _Optional[str] = ..., index: _Optional[int] = ..., start_frame: _Optional[int] = ..., end_frame: _Optional[int] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., transition: _Optional[str] = ..., keyframe_refs: _Optional[_Iterable[str]] = ..., keyframe_ms: _Optional[_Iterable[int]] = ..., transition_start_frame: _Optional[int] = ..., transition_end_frame: _Optional[int] = ..., transition_start_ms: _Optional[int] = ..., transition_end_ms: _Optional[int] = ...) -> None: ...
 
 class VideoInfo(_message.Message):
     __slots__ = ("fps", "frame_count", "duration_ms", "width", "height", "codec")

@@ -30,9 +30,15 @@ class SegmenterConfig:
     # camera flash, a strobe) is no cut at all.
     flash_cut_min_score: float = 0.2
     flash_cut_min_frames: int = 2
-    dissolve_step: int = 3  # k: frame t is tested as the blend of frames t-k and t+k
-    dissolve_min_change: float = 0.05  # mean |Y[t-k] - Y[t+k]| needed (0..1)
+    # k: frame t is tested as the blend of frames t-k and t+k (16x9 YUV), at each of these steps
+    dissolve_steps: tuple[int, ...] = (3, 6, 12)
+    dissolve_pool: int = 2  # the blend test runs on (64x36) / pool block means (32x18)
+    dissolve_min_change: float = 0.04  # mean |YUV[t-k] - YUV[t+k]| needed (0..1)
     dissolve_max_residual: float = 0.3  # blend residual / change must stay below this
+    dissolve_extend_residual: float = 0.4  # ... and below this to extend an open run
+    dissolve_min_hist: float = 0.1  # histogram distance needed across a gradual transition
+    dissolve_verify_residual: float = 0.5  # span frames vs the best mix of its two ends
+    dissolve_cut_share: float = 0.5  # a cut inside it with this share of that change is a cut
     dissolve_min_run: int = 4  # frames of blend evidence needed for a gradual transition
     dissolve_merge_gap: int = 6  # runs this close merge (fade-out + black + fade-in)
     fade_black_luma: float = 0.12  # darkest mean luma (video black is 16/255=0.06) of a fade

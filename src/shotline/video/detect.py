@@ -6,9 +6,15 @@ adaptive threshold, like PySceneDetect's AdaptiveDetector), so sustained fast ha
 where every frame differs, is not mistaken for a string of cuts.
 
 Gradual transitions: during a dissolve each frame is close to the average of the frames k
-before and k after it (a linear blend), while those two differ a lot. A run of such frames is
-a dissolve; a run that passes through near-black frames is a fade. Fade-out + black + fade-in
-runs are merged into one transition.
+before and k after it (a linear blend), while those two differ a lot. The test runs on a 16x9
+YUV image (block means of the 64x36 one: averaging is linear, so a blend stays a blend, while
+camera and object motion mostly average out) at several steps k (2, 4, 8, 16 frames), so a
+0.3 s dissolve and a 2 s one both show up. A run of such frames is one gradual transition,
+reported ONCE, at its midpoint, with its span; cuts the cut detector found inside the span
+(motion during the dissolve, its steepest part) are absorbed into it. A run that passes
+through near-black frames is a fade; fade-out + black + fade-in runs are merged. A run also
+needs the picture before and after it to differ (colour histograms), so a pan or zoom inside
+one scene, which can look like a blend on a tiny image, is not a transition.
 
 Shortest shot: a cut closer than ``min_shot_length`` to the previous cut is normally dropped.
 Two exceptions look at the picture on both sides of the short stretch: if it comes back to
@@ -55,22 +61,28 @@ class BoundaryDetector:
     def __init__(self, config: SegmenterConfig, fps: float = 25.0):
         self.cfg = config
         self.min_len = config.min_shot_length(fps)
-        self.k = config.dissolve_step
+        self.steps = tuple(sorted(config.dissolve_steps))
+        self.k = self.steps[-1]
         self.w = config.cut_window
         self.n = 0  # frames pushed
-        self._luma: deque[np.ndarray] = deque(maxlen=2 * self.k + 1)
+        self._luma: deque[np.ndarray] = deque(maxlen=2)
+        self._small: deque[np.ndarray] = deque(maxlen=2 * self.k + 1)
         self._prev_hist: np.ndarray | None = None
         # Per-frame scalars for the last few frames only (bounded memory).
         self._score: dict[int, float] = {}
         self._mean_luma: dict[int, float] = {}
+        self._black: dict[int, bool] = {}
+        self._tiny: dict[int, np.ndarray] = {}  # the 16x9 YUV image of recent frames
         self._hist: dict[int, np.ndarray] = {}
         self._flash_from: dict[int, int] = {}  # flash cut frame -> the cut that began the flash
         self.last_score = 0.0  # cut score of the newest frame (vs the one before it)
         self._cuts: list[int] = []
-        self._run: list[int] | None = None  # [first, last] frame with blend evidence
+        # Open gradual run: [first, last] frame with blend evidence, [span start, span end).
+        self._run: list[int] | None = None
         self._pending: list[Boundary] = []
         self._last_boundary = 0
-        self.lag = self.k + config.dissolve_merge_gap + self.w + 2
+        # a gradual boundary stays pending until a second half (fade-in) could have closed
+        self.lag = 3 * self.k + 2 * config.dissolve_merge_gap + self.w + 2
 
     # --- input -------------------------------------------------------------------------
     def push(self, yuv: np.ndarray) -> list[Boundary]:
@@ -88,12 +100,18 @@ class BoundaryDetector:
         self.last_score = self._score[i]
         self._mean_luma[i] = float(luma.mean())
         self._luma.append(luma)
+        c, h, w = yuv.shape
+        q = self.cfg.dissolve_pool
+        self._small.append(yuv.reshape(c, h // q, q, w // q, q).mean(axis=(2, 4)) / 255.0)
+        self._tiny[i] = self._small[-1]
+        # near-black: dark AND flat (a low-light shot is dark too, but still has a picture)
+        self._black[i] = self._mean_luma[i] < self.cfg.fade_black_luma and float(self._small[-1][0].std()) < 0.02
         self._decide_cut(i - self.w)
         self._blend_evidence(i - self.k)
         self._forget(i - 256)
         horizon = i - self.lag
         if self._run is not None:  # an open run may still end as a boundary before horizon
-            horizon = min(horizon, self._run[0] - 1)
+            horizon = min(horizon, self._run[2] - 2)
         return self._release(horizon)
 
     def flush(self) -> list[Boundary]:
@@ -141,37 +159,132 @@ class BoundaryDetector:
 
     # --- gradual transitions -----------------------------------------------------------
     def _blend_evidence(self, t: int) -> None:
-        if t < self.k or len(self._luma) < 2 * self.k + 1:
+        """Is frame ``t`` (the middle of the window) a blend of the frames k before and after,
+        at any step k? Extends or opens the gradual run; closes it after a gap."""
+        if t < 1 or len(self._small) < 2 * self.k + 1:
             return
-        before, mid, after = self._luma[0], self._luma[self.k], self._luma[-1]
-        change = float(np.abs(before - after).mean())
-        residual = float(np.abs(mid - 0.5 * (before + after)).mean())
-        is_blend = (
-            change > self.cfg.dissolve_min_change
-            and residual < self.cfg.dissolve_max_residual * change
-        )
-        if is_blend:
-            if self._run is not None and t - self._run[1] <= self.cfg.dissolve_merge_gap:
-                self._run[1] = t
+        mid = self._small[self.k]
+        # Hysteresis: an open run is extended by weaker evidence than it takes to open one.
+        limit = self.cfg.dissolve_max_residual if self._run is None else self.cfg.dissolve_extend_residual
+        span: tuple[int, int] | None = None
+        for k in self.steps:
+            before, after = self._small[self.k - k], self._small[self.k + k]
+            change = float(np.abs(before - after).mean())
+            if change <= self.cfg.dissolve_min_change:
+                continue
+            residual = float(np.abs(mid - 0.5 * (before + after)).mean())
+            if residual < limit * change:
+                span = (t - k // 2, t + k // 2 + 1) if span is None else span
+        if span is not None:
+            run = self._run
+            if run is not None and min(t - run[1], span[0] - run[3]) <= self._merge_gap(run[1], t):
+                run[1], run[2], run[3] = t, min(run[2], span[0]), max(run[3], span[1])
             else:
                 self._close_run()
-                self._run = [t, t]
+                self._run = [t, t, span[0], span[1]]
         elif self._run is not None and t - self._run[1] > self.cfg.dissolve_merge_gap:
-            self._close_run()
+            # a fade's black middle holds no blend evidence: wait (up to 2 s) for its fade-in
+            if not self._black.get(t, False) or t - self._run[1] > 50:
+                self._close_run()
+
+    def _merge_gap(self, last: int, t: int) -> int:
+        """How far apart two spans of blend evidence may be and still be one transition: the
+        merge gap, or any gap of near-black frames (a fade's black hold)."""
+        if t - last <= self.cfg.dissolve_merge_gap:
+            return self.cfg.dissolve_merge_gap
+        if t - last <= 50 and any(self._black.get(j, False) for j in range(last + 1, t)):
+            return t - last
+        return self.cfg.dissolve_merge_gap
 
     def _close_run(self) -> None:
         run, self._run = self._run, None
         if run is None or run[1] - run[0] + 1 < self.cfg.dissolve_min_run:
             return
-        start, end = run[0] - 1, run[1] + self.k  # blend evidence sits inside the transition
-        if any(start - self.k <= c <= end + self.k for c in self._cuts[-4:]):
-            return  # a hard cut explains this change already
-        darkest = min(self._mean_luma.get(t, 1.0) for t in range(start, end + 1))
-        ends = min(self._mean_luma.get(start, 1.0), self._mean_luma.get(end, 1.0))
+        start, end = max(run[2], 1), run[3]
+        end = max(end, start + 1)
+        before, after = self._hist.get(start - 1), self._hist.get(min(end, self.n - 1))
+        across = 1.0
+        if before is not None and after is not None:
+            across = 0.5 * float(np.abs(before - after).sum())
+            if across < self.cfg.dissolve_min_hist:
+                return  # same picture on both sides: motion inside one shot, no transition
+        inside = [c for c in self._cuts[-8:] if start - 2 <= c < end + 2]
+        # A cut inside the span that carries most of the change across it is a real cut next
+        # to some motion: it explains the "blend". A weaker one is the steepest part of the
+        # dissolve (or motion during it) and is absorbed below: one transition, one boundary.
+        if any(self._score.get(c, 0.0) >= self.cfg.dissolve_cut_share * across for c in inside):
+            return
+        lumas = [self._mean_luma.get(t, 1.0) for t in range(start, end)]
+        darkest = min(lumas)
+        ends = min(self._mean_luma.get(start - 1, 1.0), self._mean_luma.get(end, 1.0))
         # Through black: near-black in absolute terms AND much darker than both shots.
         is_fade = darkest < self.cfg.fade_black_luma and darkest < 0.5 * ends
         kind = "fade" if is_fade else "dissolve"
-        self._add(Boundary((start + end + 1) // 2, kind, start, end))
+        # Verify on the whole span (widened a little) and trim it to the frames really mixed.
+        lo, hi = max(start - 2, 1), min(end + 2, self.n - 1)
+        if is_fade:
+            k = start + lumas.index(darkest)
+            first = self._is_blend(lo, k)
+            second = self._is_blend(k, hi)
+            if first is None or second is None:
+                return
+            start, end = first[0], second[1]
+        else:
+            both = self._is_blend(lo, hi)
+            if both is None:
+                return
+            start, end = both
+        if end - start < 2:
+            return
+        # Two halves of one transition (fade-out, black, fade-in; or a dissolve whose middle
+        # lost its evidence to motion) close as two runs: join them while the first is pending.
+        prev = next((b for b in reversed(self._pending) if b.kind in ("dissolve", "fade")), None)
+        if prev is not None and start - prev.span_end <= self.cfg.dissolve_merge_gap:
+            through_black = any(self._black.get(j, False) for j in range(prev.span_start, end))
+            self._pending.remove(prev)
+            start = prev.span_start
+            if through_black:
+                kind = "fade"
+        # A fade-in from black lifts the whole histogram from bin to bin: "cuts" just after
+        # the span out of near-black frames are the rest of this fade.
+        for c in self._cuts[-8:]:
+            if end + 2 <= c < end + self.cfg.dissolve_merge_gap + self.k \
+                    and self._mean_luma.get(c - 1, 1.0) < self.cfg.fade_black_luma:
+                end, kind = c + 1, "fade"
+        # One transition, one boundary: cuts found inside the span are part of it.
+        self._pending = [b for b in self._pending if not (b.kind == "cut" and start - 2 <= b.frame < end + 2)]
+        self._cuts = [c for c in self._cuts if not start - 2 <= c < end + 2]
+        mid = (start + end) // 2
+        self._add(Boundary(mid, kind, start, end))
+
+    def _is_blend(self, start: int, end: int) -> tuple[int, int] | None:
+        """Are the frames in [start, end) mixes (1-a) A + a B of the frame before (A) and the
+        frame at ``end`` (B), with a growing? True of a dissolve or half a fade even with some
+        motion; a pan or zoom shows other picture content, which no mix of its ends explains.
+        Returns the sub-span whose frames are really mixed (0 < a < 1), or None."""
+        a, b = self._tiny.get(start - 1), self._tiny.get(end)
+        frames = [self._tiny.get(j) for j in range(start, end)]
+        if a is None or b is None or any(f is None for f in frames) or len(frames) < 2:
+            return (start, end)  # not enough memory of the span (very long): trust the local test
+        d = (b - a).ravel()
+        denom = float(d @ d)
+        if denom <= 0:
+            return None
+        alphas, residuals = [], []
+        for f in frames:
+            x = (f - a).ravel()
+            alpha = min(max(float(x @ d) / denom, 0.0), 1.0)
+            alphas.append(alpha)
+            residuals.append(float(np.abs(x - alpha * d).mean()))
+        change = float(np.abs(d).mean())
+        steps = np.diff(alphas)
+        monotonic = float(steps[steps < 0].sum()) > -0.25
+        if not monotonic or float(np.mean(residuals)) >= self.cfg.dissolve_verify_residual * change:
+            return None
+        mixed = [j for j, al in enumerate(alphas) if 0.04 < al < 0.96]
+        if not mixed:
+            return None
+        return start + mixed[0], start + mixed[-1] + 1
 
     # --- bookkeeping -------------------------------------------------------------------
     def _add(self, b: Boundary) -> None:
@@ -190,5 +303,5 @@ class BoundaryDetector:
         return out
 
     def _forget(self, before: int) -> None:
-        for d in (self._score, self._mean_luma, self._hist):
+        for d in (self._score, self._mean_luma, self._hist, self._black, self._tiny):
             d.pop(before, None)

@@ -42,3 +42,38 @@ def score_boundaries(
             unmatched.remove(hit)
             tp += 1
     return Score(tp, len(detected) - tp, len(unmatched))
+
+
+@dataclass(frozen=True)
+class KindScores:
+    cuts: Score
+    gradual: Score
+    overall: Score
+
+
+def score_by_kind(detected: list[int], truth: dict, tolerance: int = 1, near: int = 12) -> KindScores:
+    """F1 for hard cuts and for gradual transitions separately, on a truth dict with ``cuts``
+    (first frames) and ``transitions`` ([start, end) spans).
+
+    Detections are matched one-to-one (as ``score_boundaries``). A detection matching nothing is
+    a false gradual boundary when it lies within ``near`` frames of a gradual span (a dissolve
+    cut into several boundaries), otherwise a false cut."""
+    spans = [(t["start"], t["end"]) for t in truth["transitions"]]
+    cut_win = [(c - tolerance, c + tolerance, "cut") for c in truth["cuts"]]
+    span_win = [(s - tolerance, e - 1 + tolerance, "gradual") for s, e in spans]
+    unmatched = sorted(cut_win + span_win)
+    tp = {"cut": 0, "gradual": 0}
+    fp = {"cut": 0, "gradual": 0}
+    for d in sorted(detected):
+        hit = next((t for t in unmatched if t[0] <= d <= t[1]), None)
+        if hit is not None:
+            unmatched.remove(hit)
+            tp[hit[2]] += 1
+        elif any(s - near <= d < e + near for s, e in spans):
+            fp["gradual"] += 1
+        else:
+            fp["cut"] += 1
+    fn = {k: sum(1 for t in unmatched if t[2] == k) for k in tp}
+    cuts, gradual = (Score(tp[k], fp[k], fn[k]) for k in ("cut", "gradual"))
+    return KindScores(cuts, gradual, Score(tp["cut"] + tp["gradual"], fp["cut"] + fp["gradual"],
+                                           fn["cut"] + fn["gradual"]))

@@ -38,6 +38,12 @@ class Shot:
     Milliseconds follow the same convention: [start_ms, end_ms), from the frames' PTS relative
     to the stream's first timestamp (so every video starts at 0 ms). A shot entered through a
     dissolve/fade starts at the transition's midpoint. ``transition`` is how the shot begins.
+
+    ``transition_start_frame``/``transition_end_frame`` give the span [start, end) of the
+    gradual transition INTO this shot (its blended frames, half of them before ``start_frame``,
+    in the previous shot); a cut or the first shot has an empty span at ``start_frame``.
+    Consumers that want clean frames drop [transition_start, transition_end) from both shots
+    (``transition_*_ms`` are the same span in milliseconds).
     """
 
     index: int
@@ -46,6 +52,18 @@ class Shot:
     start_ms: int
     end_ms: int
     transition: str
+    transition_start_frame: int = -1  # -1: same as start_frame (set by __post_init__)
+    transition_end_frame: int = -1
+    transition_start_ms: int = -1
+    transition_end_ms: int = -1
+
+    def __post_init__(self) -> None:
+        for name, default in (("transition_start_frame", self.start_frame),
+                              ("transition_end_frame", self.start_frame),
+                              ("transition_start_ms", self.start_ms),
+                              ("transition_end_ms", self.start_ms)):
+            if getattr(self, name) < 0:
+                object.__setattr__(self, name, default)
 
 
 @dataclass
@@ -91,6 +109,8 @@ class _ShotBuilder:
         self.start_kind = "start"
         self.inner_start = 0
         self.shots: list[tuple[int, int, str, int]] = []  # (start, end, kind, inner_start)
+        self.spans: list[tuple[int, int]] = []  # the transition into each shot: [start, end)
+        self.span = (0, 0)
         self.keyframes: list[list[np.ndarray]] = []
         self.keyframe_ms: list[list[int]] = []
         self.keyframe_frames: list[list[int]] = []
@@ -105,6 +125,7 @@ class _ShotBuilder:
             self.merged += 1
         else:
             self.shots.append((self.start, end, self.start_kind, self.inner_start))
+            self.spans.append(self.span)
             self.keyframes.append([self.to_rgb(c.image) for c in chosen])
             self.keyframe_ms.append([c.ms for c in chosen])
             self.keyframe_frames.append([c.frame for c in chosen])
@@ -112,6 +133,7 @@ class _ShotBuilder:
 
     def boundary(self, b: Boundary) -> None:
         self.close(b.frame, b.span_start, b.kind, b.span_end)
+        self.span = (b.span_start, b.span_end) if b.kind in ("dissolve", "fade") else (b.frame, b.frame)
 
 
 def _ms(pts: int | None, info: StreamInfo, fallback_index: int) -> int:
@@ -172,8 +194,8 @@ def segment_video(
     duration_ms = frame_ms[-1] + frame_step if last_pts is not None else frame_ms[-1]
     ms_of = frame_ms + [duration_ms]
     shots = [
-        Shot(j, s, e, ms_of[s], ms_of[e], kind)
-        for j, (s, e, kind, _inner) in enumerate(builder.shots)
+        Shot(j, s, e, ms_of[s], ms_of[e], kind, ts, te, ms_of[ts], ms_of[te])
+        for j, ((s, e, kind, _inner), (ts, te)) in enumerate(zip(builder.shots, builder.spans, strict=True))
     ]
     return SegmentResult(
         shots=shots,
@@ -201,6 +223,8 @@ def shots_to_json(result: SegmentResult) -> list[dict]:
             "start_ms": s.start_ms,
             "end_ms": s.end_ms,
             "transition": s.transition,
+            "transition_start_frame": s.transition_start_frame,
+            "transition_end_frame": s.transition_end_frame,
         }
         for s in result.shots
     ]
