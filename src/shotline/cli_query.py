@@ -87,6 +87,21 @@ def categories(video_id: str) -> None:
         console.print(t2)
 
 
+@app.command("label-categories")
+def label_categories(video_id: str, positive: list[str] = typer.Option([], "--positive", "--pos", help="Right category ids"),
+                     negative: list[str] = typer.Option([], "--negative", "--neg", help="Wrong category ids"),
+                     clear: list[str] = typer.Option([], "--clear", help="Category ids whose label to retract"),
+                     annotator: str = typer.Option("cli")) -> None:
+    """Label a video's taxonomy categories; the category model retrains and the video is re-classified."""
+    labels = [query_pb2.CategoryLabel(category_id=c, value=v) for ids, v in (
+        (positive, events_pb2.LABEL_VALUE_POSITIVE), (negative, events_pb2.LABEL_VALUE_NEGATIVE),
+        (clear, events_pb2.LABEL_VALUE_CLEARED)) for c in ids]
+    res = _call(_client().LabelVideoCategories, query_pb2.LabelVideoCategoriesRequest(
+        video_id=video_id, labels=labels, annotator=annotator))
+    console.print(f"accepted {res.accepted} category labels (event {res.event_id}); "
+                  f"`shotline categories {video_id}` shows them once the new model has re-classified it")
+
+
 @app.command()
 def label(name: str, positive: list[str] = typer.Option([], "--pos", help="Positive shot ids"),
           negative: list[str] = typer.Option([], "--neg", help="Negative shot ids"),
