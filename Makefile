@@ -42,8 +42,8 @@ chaos: setup ## fault-injection run on a stack of its own: 54 videos, every serv
 bench: setup ## run every benchmark, or one with ONLY=<name>; results in bench/results/
 	$(PY) -m bench $(ONLY)
 
-eval-al: setup ## the Video Annotator active-learning evaluation
-	$(PY) -m research.eval_al
+eval-al: setup ## active-learning eval + deployed vs zero-shot/trained/combined (digits + real footage labelled by us)
+	$(PY) -m research.eval_al --dataset digits,footage --budgets 25,50,100,250,500,1000 --json research/results/eval_al.json
 
 eval-categories: setup ## category models: synthetic + small real set + labelled footage set (precision-coverage curves)
 	bash research/fetch_footage.sh && $(PY) -m research.eval_categories

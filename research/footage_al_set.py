@@ -7,7 +7,8 @@ Samples (every one a real picture already on this machine, no download):
   a split group, so no shot straddles the pool/test split;
 - packaged stills: desktop backgrounds (``/usr/share/backgrounds``, photos and abstract art),
   scikit-image's sample photos, palapeli and kivy pictures, and an even spread of Tux Paint stamps
-  (photos and drawings of animals, vehicles, people, food, buildings…; transparent ones on white).
+  (photos and drawings of animals, vehicles, people, food, buildings…; transparent ones on white),
+  and 34 of scikit-image's 25×25 grey Labeled-Faces-in-the-Wild crops (faces and non-faces).
 
 Labels (``footage_al_labels.csv``, ids + one 0/1 column per concept) were given by looking at
 contact sheets of every sample (``python -m research.footage_al_set sheets DIR``), not from file
@@ -58,7 +59,9 @@ SKIMAGE_SKIP = {"chessboard_GRAY", "chessboard_RGB", "phantom", "text", "page", 
                 "retina", "moon", "camera", "coins", "clock_motion", "brick", "gravel", "grass", "logo", "color",
                 "motorcycle_right", "horse"}  # test patterns, micrographs, textures, duplicates
 TUXPAINT = Path("/usr/share/tuxpaint/stamps")
-TUX_PER_GROUP = 18
+TUX_SPREADS = (18, 34)  # evenly spaced picks per top-level group (the union); symbols only the first
+LFW = SITE / "skimage/data/lfw_subset.npy"  # 25×25 grey crops of Labeled Faces in the Wild: faces, then non-faces
+LFW_PICK = (*range(0, 100, 4), *range(100, 200, 12))  # 25 faces, 9 non-face crops
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp"}
 
 
@@ -80,12 +83,17 @@ def _stills() -> list[Sample]:
                 continue
             sid = f"{prefix}:{p.relative_to(root)}"
             out.append(Sample(sid, sid, p))
+    if LFW.exists():
+        for i in LFW_PICK:
+            out.append(Sample(f"lfw:{i}", f"lfw:{i}", LFW.with_name(f"lfw_subset.npy#{i}")))
     if TUXPAINT.is_dir():
         for group in sorted(d for d in TUXPAINT.iterdir() if d.is_dir()):
             pngs = sorted(p for p in group.rglob("*.png") if not p.name.endswith(("_back.png", "_thumb.png")))
             if not pngs:
                 continue
-            pick = np.unique(np.linspace(0, len(pngs) - 1, min(TUX_PER_GROUP, len(pngs))).round().astype(int))
+            spreads = TUX_SPREADS[:1] if group.name == "symbols" else TUX_SPREADS
+            pick = np.unique(np.concatenate([np.linspace(0, len(pngs) - 1, min(n, len(pngs))).round().astype(int)
+                                             for n in spreads]))
             for i in pick:
                 sid = f"tuxpaint:{pngs[i].relative_to(TUXPAINT)}"
                 out.append(Sample(sid, sid, pngs[i]))
@@ -94,6 +102,10 @@ def _stills() -> list[Sample]:
 
 def _load_still(path: Path) -> np.ndarray:
     from PIL import Image
+
+    if path.name.startswith("lfw_subset.npy#"):
+        faces = np.load(path.with_name("lfw_subset.npy"))
+        return np.repeat((faces[int(path.name.split("#")[1])] * 255).round().astype(np.uint8)[..., None], 3, axis=2)
 
     with Image.open(path) as im:
         im.load()
@@ -135,6 +147,42 @@ def all_samples() -> list[tuple[Sample, np.ndarray]]:
     return out
 
 
+def _frames_at(path: Path, times_ms: list[int]) -> list[np.ndarray]:
+    """RGB frames nearest to each time (ms after the first decoded frame: the segmenter's clock,
+    also for cityCC0 whose timestamps start at 0.54 s). Independent of the segmenter's choices."""
+    import av
+
+    with av.open(str(path)) as c:
+        frames = [(f.time, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    t = np.array([ft for ft, _ in frames]) - frames[0][0]
+    return [frames[int(np.argmin(np.abs(t * 1000 - ms)))][1] for ms in times_ms]
+
+
+def labelled_samples(ids: list[str]) -> dict[str, tuple[Sample, np.ndarray]]:
+    """The labelled ids' samples and pixels (those whose source is on this machine): video ids
+    (``video:NAME#SHOT@MS``) are decoded at their time, stills are looked up by id."""
+    out: dict[str, tuple[Sample, np.ndarray]] = {}
+    per_video: dict[str, list[str]] = {}
+    for sid in ids:
+        if sid.startswith("video:"):
+            per_video.setdefault(sid[6:].split("#")[0], []).append(sid)
+    for name, sids in per_video.items():
+        path = VIDEOS.get(name)
+        if path is None or not path.exists():
+            continue
+        times = [int(sid.rsplit("@", 1)[1]) for sid in sids]
+        for sid, px in zip(sids, _frames_at(path, times)):
+            out[sid] = (Sample(sid, sid.rsplit("@", 1)[0], path, int(sid.rsplit("@", 1)[1])), px)
+    stills = {s.id: s for s in _stills()}
+    for sid in ids:
+        if sid in stills:
+            try:
+                out[sid] = (stills[sid], _load_still(stills[sid].path))
+            except Exception as exc:
+                print(f"skipping {sid}: {exc}", file=sys.stderr)
+    return out
+
+
 def read_labels(path: Path = LABELS) -> tuple[list[str], np.ndarray]:
     """→ (ids, Y n×len(CONCEPTS) int8). Checks the header, 0/1 values and unique ids."""
     with path.open(newline="") as f:
@@ -158,19 +206,20 @@ def footage_npz(cache_dir: Path | None = None) -> Path:
     from shotline.models.runtime import load_bundle
 
     bundle = default_bundle_path()
-    h = hashlib.sha256(LABELS.read_bytes() + (bundle / "manifest.json").read_bytes()).hexdigest()[:12]
+    h = hashlib.sha256(LABELS.read_bytes() + Path(__file__).read_bytes()
+                       + (bundle / "manifest.json").read_bytes()).hexdigest()[:12]
     cache_dir = cache_dir or Path.home() / ".cache" / "shotline" / "eval"
     out = cache_dir / f"footage_al_set-{h}.npz"
     if out.exists():
         return out
     ids, Y = read_labels()
-    want = {sid: i for i, sid in enumerate(ids)}
-    found = {s.id: (s, px) for s, px in all_samples() if s.id in want}
+    found = labelled_samples(ids)
     missing = [sid for sid in ids if sid not in found]
     if missing:
         print(f"{len(missing)} labelled samples are not on this machine (skipped), e.g. {missing[:3]}",
               file=sys.stderr)
     keep = [sid for sid in ids if sid in found]
+    want = {sid: i for i, sid in enumerate(ids)}
     model = load_bundle(bundle)
     emb = model.encode_images([found[sid][1] for sid in keep])
     rows = [want[sid] for sid in keep]
