@@ -166,3 +166,94 @@ def test_second_call_is_served_from_the_cache() -> None:
     req = query_pb2.GetVideoCategoriesRequest(video_id="a")
     assert s.GetVideoCategories(req, None) == s.GetVideoCategories(req, None)
     assert reads == ["a"]
+
+
+class FakeConsumer:
+    """Enough of KafkaConsumer for the invalidator: one partition, scripted polls."""
+
+    def __init__(self, polls: list) -> None:  # type: ignore[type-arg]
+        self.polls = polls
+        self.positioned = False
+        self.closed = False
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {0}
+
+    def assign(self, parts) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    def seek_to_end(self, *parts) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    def position(self, tp, timeout_ms=None) -> int:  # type: ignore[no-untyped-def]
+        self.positioned = True
+        return 0
+
+    def end_offsets(self, parts, timeout_ms=None) -> dict:  # type: ignore[no-untyped-def,type-arg]
+        return {}
+
+    def poll(self, timeout_ms=0, max_records=0):  # type: ignore[no-untyped-def]
+        import time as _t
+
+        _t.sleep(0.01)
+        step = self.polls.pop(0) if self.polls else {}
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_invalidator_evicts_on_events_and_turns_the_cache_off_on_failure() -> None:
+    import threading
+
+    from kafka import TopicPartition
+
+    from services.query.categories_cache import Invalidator
+
+    store = {"v": "old"}
+    load, _ = counting(store)
+    cache = CategoriesCache(load, ttl_seconds=3600)
+    gate = threading.Event()
+    first_poll_done = threading.Event()
+    rec = SimpleNamespace(key=b"v", value=b"")
+
+    class Scripted(FakeConsumer):
+        def poll(self, timeout_ms=0, max_records=0):  # type: ignore[no-untyped-def]
+            if not gate.is_set():
+                first_poll_done.set()
+                gate.wait(5)
+                return {}
+            return super().poll(timeout_ms, max_records)
+
+    consumers = [Scripted([{TopicPartition("p.videos.classified", 0): [rec]}, RuntimeError("broker gone")]),
+                 FakeConsumer([])]
+    made: list[FakeConsumer] = []
+
+    def factory() -> FakeConsumer:
+        c = consumers.pop(0) if consumers else FakeConsumer([])
+        made.append(c)
+        return c
+
+    inv = Invalidator(cache, "unused", {"p.videos.classified": lambda k, v: cache.invalidate(k.decode())},
+                      backoff_seconds=0.05, consumer_factory=factory)
+    assert cache.active is False
+    inv.start()
+    try:
+        assert first_poll_done.wait(5) and cache.active and made[0].positioned
+        assert cache.get("v") == "old"
+        store["v"] = "new"
+        assert cache.get("v") == "old"  # cached
+        gate.set()  # the event, then the failure
+        import time as _t
+
+        deadline = _t.monotonic() + 5
+        while _t.monotonic() < deadline and not (made[0].closed and len(made) > 1 and cache.active):
+            _t.sleep(0.005)
+        assert made[0].closed and len(made) >= 2 and made[1].positioned  # reconnected, positions first
+        assert cache.get("v") == "new"
+        assert len(cache) == 1
+    finally:
+        inv.stop()
+    assert cache.active is False and len(cache) == 0
