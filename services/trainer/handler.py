@@ -25,7 +25,7 @@ from shotline.learning.labels import validate_label_name
 from services.trainer.categories import CategoryLabels
 from services.trainer.pipeline import ClassifierPipeline
 from shotline import logs, topics
-from shotline.errors import BadInput
+from shotline.errors import BadInput, TransientError
 from shotline.events import new_meta, parse, parse_shot_id
 from shotline.registry import Annotation, Registry
 from shotline.settings import Settings
@@ -140,7 +140,14 @@ class TrainerHandler:
             done.append((label, seen_at))
         category_seen = self.categories.due() if self.categories is not None else None
         if category_seen is not None:
-            out.extend(self.categories.backfill_outputs(self.categories.retrain()))
+            try:
+                out.extend(self.categories.backfill_outputs(self.categories.retrain()))
+            except TransientError:
+                raise  # the worker retries, then stops: infrastructure is down
+            except Exception as e:  # noqa: BLE001 - a bad retrain must not stop the trainer
+                # Deterministic failure (data, bug): keep serving the last release, say why, and
+                # try again on the next category label event instead of in a crash loop.
+                log.error("category_retrain_failed", error=str(e)[:500])
         reported: list[tuple[str, int]] = []
         if time.monotonic() - self._last_drift >= self.drift_interval:
             self._last_drift = time.monotonic()

@@ -112,3 +112,27 @@ def test_trainer_stores_latest_labels_and_marks_the_model_dirty() -> None:
     assert reg.labels["v1"]["travel"]["v"] == "positive" and len(out) == 1 and b"nope" in out[0].value
     with pytest.raises(Exception):
         cl.handle(_event("v1", [("nope", P)], 400))  # nothing valid: dead-lettered
+
+
+def test_a_failing_category_retrain_does_not_stop_the_trainer() -> None:
+    from services.trainer.handler import TrainerHandler
+
+    class Cats:
+        undirtied: list[float] = []
+
+        def due(self) -> float:
+            return 123.0
+
+        def retrain(self):  # type: ignore[no-untyped-def]
+            raise ValueError("no usable videos")
+
+        def undirty(self, seen_at: float) -> None:
+            self.undirtied.append(seen_at)
+
+    cats = Cats()
+    reg = SimpleNamespace(due=lambda debounce: [])
+    h = TrainerHandler(Settings(), reg, SimpleNamespace(), categories=cats)  # type: ignore[arg-type]
+    res = h.tick()
+    assert res.outputs == []
+    res.on_delivered()
+    assert cats.undirtied == [123.0]  # retried on the next label event, not in a crash loop
