@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from shotline.errors import BadInput, TransientError
-from shotline.registry import P as REDIS_PREFIX  # the registry's key prefix
+from shotline.registry import DEFAULT_PREFIX, key  # the registry owns the key layout
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 Call = Callable[[int], Awaitable[object]]
@@ -88,8 +88,8 @@ async def _redis_call(args: argparse.Namespace) -> tuple[Call, Callable[[], Awai
 
     async def call(i: int) -> object:
         vid = random.choice(ids)
-        doc = await r.get(f"{REDIS_PREFIX}video:{vid}:categories")
-        await r.hgetall(f"{REDIS_PREFIX}video:{vid}:classifiers")
+        doc = await r.get(key(DEFAULT_PREFIX, "video", vid, "categories"))
+        await r.hgetall(key(DEFAULT_PREFIX, "video", vid, "classifiers"))
         return json.loads(doc) if doc else None
 
     async def close() -> None:

@@ -96,8 +96,7 @@ class IndexHandler:
     def __init__(self, settings: Settings, index_for: Callable[[str, dict[str, int]], ShotIndex], r: redis.Redis):
         self.settings = settings
         self.index_for = index_for
-        self.redis = r
-        self.registry = Registry(r)
+        self.registry = Registry(r, settings.redis_key_prefix)
         self.out_topic = settings.topic(topics.SHOTS_INDEXED)
         self._indexes: dict[str, ShotIndex] = {}
         self._last_count = 0.0
@@ -216,15 +215,7 @@ class IndexHandler:
 
     def _indexed_event(self, c: _Chunk) -> Output:
         ev = c.ev
-        key = f"shotline:indexer:chunks:{ev.meta.video_id}:{ev.upload_id}"
-        try:
-            pipe = self.redis.pipeline()
-            pipe.sadd(key, ev.chunk_index)
-            pipe.expire(key, COMPLETION_TTL)
-            pipe.scard(key)
-            seen = int(pipe.execute()[-1])
-        except redis.RedisError as e:
-            raise TransientError(f"redis: {e}") from e
+        seen = self.registry.chunk_indexed(ev.meta.video_id, ev.upload_id, ev.chunk_index, COMPLETION_TTL)
         complete = seen >= max(1, ev.chunk_count)
         if complete:
             self._complete(c)

@@ -12,14 +12,12 @@ from pydantic import Field
 
 from services.query.categories_cache import Invalidator
 from services.query.servicer import QueryServicer, add_to_server
-from shotline import logs, topics
+from shotline import logs, stores, topics
 from shotline.blobstore import open_blob_store
 from shotline.encoder_client import EncoderClient
 from shotline.grpcserver import GrpcServer
 from shotline.health import HealthServer, HealthState
-from shotline.registry import Registry
 from shotline.settings import Settings
-from shotline.stores import redis_client
 from shotline.v1 import events_pb2, query_pb2
 
 SERVICE = "query"
@@ -49,7 +47,7 @@ def main() -> None:
     index, info = encoder.index(s)
     index.ensure_collection()
     producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all", linger_ms=2)
-    servicer = QueryServicer(s, index, info.model, encoder, Registry(redis_client(s)), producer,
+    servicer = QueryServicer(s, index, info.model, encoder, stores.registry(s), producer,
                              blobs=open_blob_store(s), max_upload_bytes=s.max_upload_bytes,
                              categories_cache_ttl_seconds=s.category_cache_ttl_seconds)
     invalidator = None

@@ -170,7 +170,7 @@ def _load(settings: BackfillSettings) -> tuple[CategoryService, ShotIndex, Regis
     base = running_model(settings.category_model_dir, load_taxonomy(settings.taxonomy_path), bundle.encode_text,
                          text_model_id=f"{bundle.model_id}:{bundle.version}")
     index = stores.shot_index(settings, bundle.model_id, bundle.dims)
-    registry = Registry(stores.redis_client(settings))
+    registry = stores.registry(settings)
     svc = CategoryModelSource(base, registry, open_blob_store(settings)).current()
     return svc, index, registry
 

@@ -9,13 +9,11 @@ from services.scorer.backfill import BackfillHandler
 from services.scorer.categories import SERVICE, CategoryModelSource, RealtimeCategories
 from services.scorer.classifiers import ClassifierScorer
 from services.scorer.handler import ScorerHandler
-from shotline import topics
+from shotline import stores, topics
 from shotline.blobstore import open_blob_store
 from shotline.categories.train import running_model
 from shotline.encoder_client import EncoderClient
-from shotline.registry import Registry
 from shotline.settings import Settings
-from shotline.stores import redis_client
 from shotline.taxonomy.loader import load_taxonomy
 from shotline.worker import run_service
 
@@ -32,7 +30,7 @@ def main() -> None:
     encoder = EncoderClient(s)
     index, info = encoder.index(s)
     index.ensure_collection()
-    registry = Registry(redis_client(s))
+    registry = stores.registry(s)
     categories = running_model(s.category_model_dir, load_taxonomy(s.taxonomy_path), encoder.encode_text,
                                text_model_id=f"{info.model.model_id}:{info.model.version}")
     # The deployed release (retrained from people's category labels) once there is one.

@@ -10,14 +10,12 @@ from pydantic import Field
 from services.trainer.categories import CategoryLabels
 from services.trainer.handler import SERVICE, TrainerHandler
 from services.trainer.pipeline import ClassifierPipeline
-from shotline import logs, topics
+from shotline import logs, stores, topics
 from shotline.blobstore import open_blob_store
 from shotline.categories.train import running_model
 from shotline.encoder_client import EncoderClient
 from shotline.lease import Lease
-from shotline.registry import Registry
 from shotline.settings import Settings
-from shotline.stores import redis_client
 from shotline.taxonomy import load_taxonomy
 from shotline.worker import run_service
 
@@ -44,7 +42,7 @@ def main() -> None:
     encoder = EncoderClient(s)
     index, info = encoder.index(s)
     index.ensure_collection()
-    registry = Registry(redis_client(s))
+    registry = stores.registry(s)
     pipeline = ClassifierPipeline(registry, index, open_blob_store(s), info.model.model_id,
                                   encoder.encode_text, s.video_aggregate,
                                   snapshot_dir=(s.run_dir / "trainer" / "snapshots") if s.vector_snapshot else None)

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(6, ge=1, le=1024)
     topic_replication: int = Field(1, ge=1, le=5)
     consumer_group_prefix: str = "shotline"
+    redis_key_prefix: str = Field("shotline", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # several deployments, one Redis
 
     # Worker loop.
     batch_max_records: int = Field(32, ge=1, le=10_000)

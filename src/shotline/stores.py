@@ -6,12 +6,18 @@ import redis
 
 from shotline.index import ShotIndex
 from shotline.index.model import collection_name
+from shotline.registry import Registry
 from shotline.settings import Settings
 
 
 def redis_client(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=5,
                                 socket_connect_timeout=5, health_check_interval=30)
+
+
+def registry(settings: Settings) -> Registry:
+    """The read model, under this deployment's key prefix."""
+    return Registry(redis_client(settings), settings.redis_key_prefix)
 
 
 def shot_index(settings: Settings, model_id: str, dims: dict[str, int]) -> ShotIndex:

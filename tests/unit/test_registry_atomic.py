@@ -90,3 +90,12 @@ def test_a_second_trainer_waits_for_the_lease_and_takes_over(redis_url: str) -> 
     blocked = Lease(reg, "other", ttl_seconds=1.0)
     stopping.set()
     assert blocked.acquire(stopping, on_lost=lambda: None) is False
+
+
+def test_two_deployments_share_one_redis_under_their_own_key_prefixes(redis_url: str) -> None:  # noqa: F811
+    r = redis.Redis.from_url(redis_url)
+    r.flushdb()
+    staging, prod = Registry(r, "staging"), Registry(r, "prod")
+    staging.set_video_categories("v1", {"categories": [], "taxonomy_version": "t"})
+    assert staging.video_categories("v1") is not None and prod.video_categories("v1") is None
+    assert {k.decode().split(":", 1)[0] for k in r.keys("*")} == {"staging"}
