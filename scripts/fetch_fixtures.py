@@ -281,18 +281,20 @@ def build_bad_inputs(dest: Path) -> None:
     _build(bad / "unsupported_codec.mkv", unsupported)
 
 
-def fetch_all(dest: Path | None = None, large: bool = True) -> Path:
+def fetch_all(dest: Path | None = None, large: bool = True, hard_1080p: bool = False) -> Path:
     """Build every fixture; ``large=False`` skips the 720p/1080p/60 s videos (unit tests need
-    only the small ones, and the large ones take minutes to encode on 2 cores)."""
+    only the small ones, and the large ones take minutes to encode on 2 cores). The hard ground
+    truth's 1080p copy (an upscale, minutes to encode) only for the segmenter bench: ``hard_1080p``."""
     dest = (dest or default_dest()).expanduser().resolve()
     dest.mkdir(parents=True, exist_ok=True)
     copy_sources(dest)
     build_montages(dest, large)
     build_bad_inputs(dest)
     # the hard ground truth (tuned / held-out parts): scripts/build_segmenter_gt.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script by setup.sh
     from scripts.build_segmenter_gt import build as build_hard_truth
 
-    build_hard_truth(dest, large)
+    build_hard_truth(dest, large and hard_1080p)
     return dest
 
 
