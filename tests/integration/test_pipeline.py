@@ -203,14 +203,21 @@ def test_labels_train_deploy_feed_and_score_new_uploads(stack: local.Endpoints, 
                                                           description="people riding bicycles"))
     assert res.accepted == 8
     # The retrain is asynchronous and its state is visible: queued/training, then up to date.
-    states = [query.GetClassifier(query_pb2.GetClassifierRequest(label="cycling")).retrain_state]
+    def state() -> int | None:  # None until the trainer has read the label event (unknown label)
+        try:
+            return query.GetClassifier(query_pb2.GetClassifierRequest(label="cycling")).retrain_state
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+
+    states = [state()]
     deployed = Topic(stack, "shotline.models.deployed", events_pb2.ModelDeployed)
-    wait_for(lambda: states.append(query.GetClassifier(query_pb2.GetClassifierRequest(label="cycling")).retrain_state)
-             or deployed.where(lambda m: m.label == "cycling"), 120, what="model deployed")
+    wait_for(lambda: states.append(state()) or deployed.where(lambda m: m.label == "cycling"), 120,
+             what="model deployed")
     # (queued lasts at least the 2 s debounce; the trainer marks it when it reads the event)
     assert query_pb2.RETRAIN_STATE_QUEUED in states or query_pb2.RETRAIN_STATE_TRAINING in states, states
-    wait_for(lambda: query.GetClassifier(query_pb2.GetClassifierRequest(label="cycling")).retrain_state
-             == query_pb2.RETRAIN_STATE_UP_TO_DATE, 60, what="retrain state up to date")
+    wait_for(lambda: state() == query_pb2.RETRAIN_STATE_UP_TO_DATE, 60, what="retrain state up to date")
     c = query.GetClassifier(query_pb2.GetClassifierRequest(label="cycling"))
     assert c.deployed_version >= 1 and c.positives == 4 and c.negatives == 4
     v = c.versions[-1]
