@@ -73,10 +73,11 @@ def _producer(settings: Settings):  # type: ignore[no-untyped-def]
 
 def _reference_roots(settings: Settings) -> list[Path]:
     """Where a segmenter may read local files: SHOTLINE_ALLOWED_ROOTS, else the local stack's
-    default (the working tree, the fixtures, the run dir)."""
+    default (the working tree, the fixtures). The run dir is never one (its Redis AOF and Milvus
+    db must not reach a decoder): the segmenter refuses it, so the CLI says so first."""
     if settings.allowed_roots:
         return list(settings.allowed_roots)
-    return [Path.cwd(), settings.cache_dir / "fixtures", settings.run_dir]
+    return [Path.cwd(), settings.cache_dir / "fixtures"]
 
 
 def _expand(paths: list[Path]) -> list[tuple[Path, str]]:
@@ -138,7 +139,7 @@ def upload(
             with f.open("rb") as src:  # unreadable files fail here, before anything is stored
                 size = os.fstat(src.fileno()).st_size
                 if by_reference:
-                    if not is_allowed(f, roots):
+                    if not is_allowed(f, roots) or is_allowed(f, [settings.run_dir]):
                         raise ValueError(f"outside the segmenter's allowed roots ({':'.join(map(str, roots))}); "
                                          "upload the bytes instead (drop --by-reference)")
                     uri, mode = str(f.resolve()), "reference"
