@@ -36,6 +36,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # also run as a script
+from scripts.fetch_fixtures import _transition  # noqa: E402 - the montage's dissolve/fade frames
+
 FPS = 25
 W, H = 1280, 720  # rendering size (720p); 360p is a downscale of the same frames
 VERSION = 1  # bump when the plan or the rendering changes (forces a rebuild)
@@ -364,25 +367,6 @@ def _render(shot: dict, part: str, src: _Sources, clock: dict) -> tuple[list[np.
     return out, events
 
 
-def _blend(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
-    return np.rint(a * (1.0 - alpha) + b * alpha).astype(np.uint8)
-
-
-def _transition(tail: list[np.ndarray], head: list[np.ndarray], kind: str) -> list[np.ndarray]:
-    """Overlap frames: a linear dissolve, or (fade) down to black and up again."""
-    n = len(tail)
-    out = []
-    for j, (a, b) in enumerate(zip(tail, head, strict=True)):
-        t = (j + 1) / (n + 1)
-        if kind == "dissolve":
-            out.append(_blend(a, b, t))
-        elif t < 0.5:
-            out.append(_blend(a, np.zeros_like(a), t * 2))
-        else:
-            out.append(_blend(np.zeros_like(b), b, t * 2 - 1))
-    return out
-
-
 def truth(part: str) -> dict:
     """Frame-exact truth of one part (no rendering needed)."""
     cuts, similar, transitions, shots_out, events = [], [], [], [], []
@@ -476,7 +460,6 @@ def build(dest: Path, large: bool = True) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from scripts.fetch_fixtures import default_dest, fetch_all
 
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else default_dest()
