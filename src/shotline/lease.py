@@ -13,6 +13,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from typing import TypeVar
 
 from prometheus_client import Gauge
 
@@ -21,6 +22,8 @@ from shotline.errors import TransientError
 from shotline.registry import Registry
 
 log = logs.get("lease")
+
+T = TypeVar("T")
 
 HELD = Gauge("shotline_lease_held", "1 while this replica holds its service's lease", ["lease"])
 
@@ -34,7 +37,8 @@ class Lease:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _try(self, fn: Callable[[], bool]) -> bool | None:
+    def _try(self, fn: Callable[[], T]) -> T | None:
+        """``fn()``, or None (logged) while Redis is unreachable."""
         try:
             return fn()
         except TransientError as e:
@@ -50,7 +54,7 @@ class Lease:
                 break
             if not waiting_logged:
                 log.info("waiting for the lease: another replica is active", lease=self.name,
-                         holder=self._try(lambda: self.registry.lease_holder(self.name) or "") or "")  # type: ignore[arg-type,return-value]
+                         holder=self._try(lambda: self.registry.lease_holder(self.name)) or "")
                 waiting_logged = True
             stopping.wait(self.ttl_ms / 3000)
         else:
@@ -80,5 +84,5 @@ class Lease:
         self._done.set()
         if self._thread is not None:
             self._thread.join(5)
-            self._try(lambda: (self.registry.release_lease(self.name, self.holder), True)[1])
+            self._try(lambda: self.registry.release_lease(self.name, self.holder))
             HELD.labels(self.name).set(0)
