@@ -233,7 +233,9 @@ def test_labels_train_deploy_feed_and_score_new_uploads(stack: local.Endpoints, 
     assert {a.shot_id for a in annotations} == set(pos + neg)
     top = wait_for(lambda: query.GetFeed(query_pb2.GetFeedRequest(
         label="cycling", kind=query_pb2.FEED_KIND_TOP_POSITIVE, n=50)).shots, 60, what="feed")
-    assert top[0].shot.video_id == "bikes"  # the unlabelled bike shots rank first
+    # The unlabelled bike shots rank first among our samples (other modules' copies of the same
+    # bike footage, on the shared stack, may rank beside them).
+    assert next(h for h in top if h.shot.video_id in SAMPLES).shot.video_id == "bikes"
     shown: list[str] = []
     for kind in (query_pb2.FEED_KIND_TOP_POSITIVE, query_pb2.FEED_KIND_TOP_NEGATIVE,
                  query_pb2.FEED_KIND_BORDERLINE, query_pb2.FEED_KIND_RANDOM):
