@@ -28,6 +28,7 @@ Failure policy, by the type of the exception:
 from __future__ import annotations
 
 import faulthandler
+import math
 import signal
 import threading
 import time
@@ -154,6 +155,45 @@ def _header(record: ConsumerRecord, name: str) -> str | None:
         if k == name:
             return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
     return None
+
+
+def _attempt(record: ConsumerRecord) -> int:
+    """The attempt a record is due for. Any producer can set headers: a value that is not a
+    positive integer counts as the first attempt (never an exception on the loop)."""
+    value = _header(record, H_ATTEMPT)
+    try:
+        return max(1, int(value)) if value is not None else 1
+    except ValueError:
+        return 1
+
+
+def _not_before_ms(record: ConsumerRecord, max_delay_s: float) -> float | None:
+    """The epoch ms a retried record is due at, or None when it is due now. Unreadable,
+    NaN or infinite values are due now, and no record waits longer than the longest retry
+    delay from now (a forged far-future header must not park its partition)."""
+    value = _header(record, H_NOT_BEFORE)
+    if value is None:
+        return None
+    try:
+        due = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(due):
+        return None
+    return min(due, time.time() * 1000 + max_delay_s * 1000)
+
+
+def _origin(record: ConsumerRecord) -> tuple[str, str] | None:
+    """(partition, offset) where a retried record was first consumed, if its header is sound."""
+    value = _header(record, H_ORIGIN)
+    if not value:
+        return None
+    parts = value.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isascii() or not parts[2].isascii() \
+            or not parts[1].isdigit() or not parts[2].isdigit() \
+            or int(parts[1]) >= 2**31 or int(parts[2]) >= 2**63:  # the ProcessingError's int32 / int64
+        return None
+    return parts[1], parts[2]
 
 
 def _as_source(record: ConsumerRecord) -> ConsumerRecord:
@@ -434,14 +474,15 @@ class Worker:
         assert self.consumer is not None
         out: list[ConsumerRecord] = []
         now_ms = time.time() * 1000
+        max_delay = max(self.settings.record_retry_delays_seconds, default=0)
         for tp in sorted(polled, key=lambda t: (t.topic, t.partition)):
             for r in polled[tp]:
-                not_before = _header(r, H_NOT_BEFORE)
-                if not_before is not None and float(not_before) > now_ms:
+                not_before = _not_before_ms(r, max_delay)
+                if not_before is not None and not_before > now_ms:
                     self.consumer.seek(tp, r.offset)
-                    self._delayed[tp] = float(not_before) / 1000
+                    self._delayed[tp] = not_before / 1000
                     log.debug("retry not yet due", topic=tp.topic, partition=tp.partition,
-                              in_s=round(float(not_before) / 1000 - time.time(), 1))
+                              in_s=round(not_before / 1000 - time.time(), 1))
                     break
                 out.append(r)
         return out
@@ -521,7 +562,7 @@ class Worker:
             self._process_one(record, batch)
 
     def _process_one(self, record: ConsumerRecord, batch: _Batch) -> None:
-        attempts = int(_header(record, H_ATTEMPT) or 1)
+        attempts = _attempt(record)
         handler_errors = 0
         view = _as_source(record)
         while True:
@@ -577,7 +618,8 @@ class Worker:
         delay = delays[attempts - 1]
         log.warning("record fault, retrying later", topic=src, offset=record.offset, attempt=attempts,
                     in_s=delay, reason=e.reason, error=e.message[:300])
-        origin = _header(record, H_ORIGIN) or f"{record.topic}:{record.partition}:{record.offset}"
+        first = _origin(record)
+        origin = _header(record, H_ORIGIN) if first else f"{record.topic}:{record.partition}:{record.offset}"
         headers = tuple((k, v) for k, v in (record.headers or ()) if not k.startswith(_OWN_HEADERS)) + (
             (H_ATTEMPT, str(attempts + 1).encode()),
             (H_NOT_BEFORE, str(int((time.time() + delay) * 1000)).encode()),
@@ -595,9 +637,9 @@ class Worker:
 
     def _dead_letter(self, record: ConsumerRecord, reason: str, message: str, attempts: int, batch: _Batch) -> None:
         src = topics.source(record.topic)
-        origin = _header(record, H_ORIGIN)
+        origin = _origin(record)
         if origin:  # report where the record first arrived, not the retry twin
-            _, part, off = origin.rsplit(":", 2)
+            part, off = origin
         else:
             part, off = str(record.partition), str(record.offset)
         log.warning("dead-lettering record", topic=src, partition=part, offset=off, reason=reason,
