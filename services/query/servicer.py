@@ -16,6 +16,7 @@ import grpc
 import numpy as np
 
 from services.query.categories_cache import CategoriesCache
+from services.query.recall_probe import RecallProbe
 from services.query.uploads import Uploads
 from services.query.validation import (
     MAX_CLIP_BYTES,
@@ -69,6 +70,9 @@ def _response(hits: list[Hit], group: bool, model: common_pb2.ModelRef, head: st
 
 @guard_all("query")
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):
+    # Set by main.py: unfiltered searches hand their query vector to the recall probe.
+    recall_probe: RecallProbe | None = None
+
     def __init__(self, settings: Settings, index: ShotIndex, model: common_pb2.ModelRef,
                  encoder: EncoderClient, registry: Registry, producer,  # type: ignore[no-untyped-def]
                  blobs: BlobStore | None = None, max_upload_bytes: int = 2 * 1024**3,
@@ -102,8 +106,10 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         top_k = check_top_k(request.top_k)
         filters = to_filter(request.filters)
         vec = self._text_vector(query, context)
-        hits = self.index.search("joint", vec, top_k, filters,
-                                 consistency_level=self.settings.search_consistency)[0]
+        hits = self.index.search("joint", vec, top_k, filters,  # text: its own search params (modality gap)
+                                 consistency_level=self.settings.search_consistency, kind="text")[0]
+        if self.recall_probe is not None and filters is None:
+            self.recall_probe.record("text", vec)
         return _response(hits, request.group_by_video, self.model, "joint")
 
     def _text_vector(self, query: str, context: grpc.ServicerContext) -> np.ndarray:
@@ -145,7 +151,10 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             vec = self._clip_vector(shots, head)
         else:
             raise BadInput("bad_request", "give one of shot_id, clip or video")
-        hits = self.index.search(head, vec, top_k, filters, consistency_level=self.settings.search_consistency)[0]
+        hits = self.index.search(head, vec, top_k, filters, consistency_level=self.settings.search_consistency,
+                                 kind="shot")[0]
+        if self.recall_probe is not None and filters is None:
+            self.recall_probe.record("shot", vec)
         return _response(hits, request.group_by_video, self.model, head)
 
     @staticmethod

@@ -47,6 +47,11 @@ from shotline.index.columns import rows_without_vectors, vector_column
 from shotline.index.model import Hit, SearchFilter, ShotRow, StoredShot, shot_pk
 
 IndexType = Literal["FLAT", "IVF_FLAT", "HNSW", "AUTOINDEX"]
+# What a query vector is: a stored shot's (or a clip's) embedding, in the distribution the index
+# was built on, or a text prompt's, which sits elsewhere (the modality gap) and needs a wider
+# search for the same recall (measured in bench.index / bench.index_server, README "Search").
+QueryKind = Literal["shot", "text"]
+QUERY_KINDS: tuple[QueryKind, ...] = ("shot", "text")
 
 # pymilvus pings every 10 s even when idle; milvus-lite answers that with GOAWAY
 # "too_many_pings" and the reconnect can fail. Ping rarely, and only during calls.
@@ -77,6 +82,13 @@ _DEFAULT_SEARCH_PARAMS: dict[str, dict[str, Any]] = {
     "FLAT": {},
     "IVF_FLAT": {"nprobe": 32},
     "HNSW": {"ef": 128},
+    "AUTOINDEX": {},
+}
+# Text queries: chosen on text-prompt recall against exact search at 1M (README "Search").
+_DEFAULT_TEXT_SEARCH_PARAMS: dict[str, dict[str, Any]] = {
+    "FLAT": {},
+    "IVF_FLAT": {"nprobe": 128},
+    "HNSW": {"ef": 512},
     "AUTOINDEX": {},
 }
 
@@ -115,10 +127,12 @@ class ShotIndex:
         search_params: dict[str, Any] | None = None,
         scalar_indexes: bool = True,
         timeout: float = 30.0,
+        text_search_params: dict[str, Any] | None = None,
     ):
         """``scalar_indexes`` adds INVERTED indexes on video_id/catalog_id (Milvus >= 2.4 and
         milvus-lite); pass False for a 2.3 server. ``model_id`` (default: the collection name)
-        seeds the deterministic primary keys."""
+        seeds the deterministic primary keys. ``search_params`` apply to shot queries,
+        ``text_search_params`` (on top of them) to text queries (``search(kind="text")``)."""
         if not dims:
             raise ValueError("dims must name at least one head")
         for head, dim in dims.items():
@@ -132,6 +146,8 @@ class ShotIndex:
         self.index_type = index_type
         self.index_params = {**_DEFAULT_INDEX_PARAMS[index_type], **(index_params or {})}
         self.search_params = {**_DEFAULT_SEARCH_PARAMS[index_type], **(search_params or {})}
+        self.text_search_params = {**self.search_params, **_DEFAULT_TEXT_SEARCH_PARAMS[index_type],
+                                   **(text_search_params or {})}
         self.metric = metric
         self.model_id = model_id or collection
         self.scalar_indexes = scalar_indexes
@@ -296,8 +312,11 @@ class ShotIndex:
         filters: SearchFilter | None = None,
         search_params: dict[str, Any] | None = None,
         consistency_level: str | None = None,
+        kind: QueryKind = "shot",
     ) -> list[list[Hit]]:
-        """Nearest shots by ``metric`` for each query row; score is the inner product (cosine)."""
+        """Nearest shots by ``metric`` for each query row; score is the inner product (cosine).
+
+        ``kind`` picks the search parameters (``params_for``); ``search_params`` override them."""
         field = self._vec_field(head)
         q = np.asarray(vectors, dtype=np.float32)
         if q.ndim == 1:
@@ -308,7 +327,7 @@ class ShotIndex:
             raise BadInput("bad_query_vector", "query vector has NaN or inf")
         if not 1 <= top_k <= MAX_TOP_K:
             raise BadInput("bad_top_k", f"top_k must be in 1..{MAX_TOP_K}, got {top_k}")
-        params = {"metric_type": self.metric, "params": {**self.search_params, **(search_params or {})}}
+        params = {"metric_type": self.metric, "params": self.params_for(kind, top_k, search_params)}
         kwargs = {"consistency_level": consistency_level} if consistency_level else {}
         res = self.client.search(
             self.collection, data=list(q), anns_field=field, limit=top_k,
@@ -316,6 +335,20 @@ class ShotIndex:
             search_params=params, timeout=self.timeout, **kwargs,
         )
         return [[_hit(h) for h in hits] for hits in res]
+
+    def params_for(self, kind: QueryKind, top_k: int = 10,
+                   override: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Search parameters of one query kind: text queries get ``text_search_params``, shot
+        queries ``search_params``; ``override`` wins. HNSW needs ``ef >= top_k`` (Milvus refuses
+        a smaller one), so ef is raised to top_k; IVF's nprobe is capped at nlist."""
+        if kind not in QUERY_KINDS:
+            raise BadInput("bad_query_kind", f"kind must be one of {QUERY_KINDS}, got {kind!r}")
+        params = {**(self.text_search_params if kind == "text" else self.search_params), **(override or {})}
+        if self.index_type == "HNSW" and "ef" in params:
+            params["ef"] = max(int(params["ef"]), int(top_k))
+        if self.index_type == "IVF_FLAT" and "nprobe" in params and "nlist" in self.index_params:
+            params["nprobe"] = max(1, min(int(params["nprobe"]), int(self.index_params["nlist"])))
+        return params
 
     # -- reads -----------------------------------------------------------------------------
 
