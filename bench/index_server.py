@@ -1,11 +1,19 @@
-"""Shot index on a real Milvus 2.3.5 standalone server: ingest rate, HNSW latency and recall.
+"""Shot index on a real Milvus 2.3.5 standalone server: ingest, HNSW / IVF_FLAT latency and recall
+for text queries and shot queries.
 
-Same clustered shot data and queries as ``bench.index`` (milvus-lite); exact numpy search is
-the baseline for latency and the ground truth for recall@10. The server is started from its
-own venv (installed on first use) on a free block of ports in a temp dir, and stopped after.
+Same catalog and queries as ``bench.index``: shots in the default model's joint space (384-d,
+generated as its image tower maps images: concept mixtures, calibrated on real footage), text
+queries = real prompts encoded by the model's text encoder (the modality gap), shot queries =
+perturbed stored shots. Exact numpy search is the baseline for latency and the ground truth for
+recall@10 and recall@100. For each index type and each ef / nprobe: p50/p99 of a top-10 search
+(one query at a time, over pymilvus gRPC) and recall@10 / @100 per query kind; "text e2e" adds
+the in-process prompt encoding to each call (what SearchText costs before its own gRPC hop).
 
-Run: ``python -m bench.index_server [--n 200000] [--dim 512] [--ef 64,128]`` (PYTHONPATH=src:.).
-Writes ``bench/results/index_server.json``.
+The server is started from its own venv (installed on first use) on a free block of ports in a
+temp dir, and stopped after. 1M x 384 HNSW (M 16, efConstruction 100) builds in ~15 min here.
+
+Run: ``python -m bench.index_server [--n 200000] [--index-types HNSW,IVF_FLAT] [--ef 64,128,256,512]``
+(PYTHONPATH=src:.). Writes ``bench/results/index_server.json`` (figures of other sizes are kept).
 """
 
 from __future__ import annotations
@@ -21,11 +29,15 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from bench.index import HEAD, N_QUERIES, N_TIMED_EXACT, SHOTS_PER_VIDEO, TOP_K, _lat, _recall, _rows, _unit, shot_vectors
+from bench.index import (
+    HEAD, N_TIMED_EXACT, SHOTS_PER_VIDEO, _bundle_model, _lat, _rows, concept_matrix, encode_prompts, exact_topk,
+    joint_shot_vectors, prompts, query_sets, recall_at,
+)
 from shotline.index import ShotIndex
 from shotline.stack.milvus_server import MilvusServer23, free_port_block
 
 RESULTS = Path(__file__).parent / "results" / "index_server.json"
+KS = (10, 100)
 
 
 def _figure(figure: str, value: float, unit: str, baseline: float | None = None, ratio: float | None = None) -> dict:
@@ -33,8 +45,9 @@ def _figure(figure: str, value: float, unit: str, baseline: float | None = None,
 
 
 def _wait_indexed(ix: ShotIndex, n: int, timeout: float) -> None:
-    """Until the HNSW index covers every row (2.3 builds it asynchronously on sealed segments)."""
+    """Until the vector index covers every row (2.3 builds it asynchronously on sealed segments)."""
     deadline = time.monotonic() + timeout
+    d: dict[str, Any] = {}
     while time.monotonic() < deadline:
         d = ix.client.describe_index(ix.collection, f"{HEAD}_vec")
         if int(d.get("indexed_rows", 0)) >= n and int(d.get("pending_index_rows", 0)) == 0:
@@ -43,9 +56,42 @@ def _wait_indexed(ix: ShotIndex, n: int, timeout: float) -> None:
     raise TimeoutError(f"index not built within {timeout:.0f}s: {d}")
 
 
-def run(uri: str, n: int, dim: int, build: dict[str, Any], efs: list[int]) -> list[dict]:
+def sweep(ix: ShotIndex, name: str, param: str, values: list[int], queries: dict[str, np.ndarray],
+          truth: dict[str, np.ndarray], row_of_pk: dict[int, int], label: str, base: tuple[float, float],
+          prompt_texts: list[str] | None = None) -> list[dict]:
+    """p50/p99 of top-10 and recall@10/@100 per query kind for each value of ``param``."""
+    res: list[dict] = []
+    base_p50, base_p99 = base
+    for v in values:
+        for kind, Q in queries.items():
+            ms, hits = _lat(lambda q: ix.search(HEAD, q, 10, search_params={param: v})[0], Q)  # noqa: B023
+            _, wide = _lat(lambda q: ix.search(HEAD, q, 100, search_params={param: v})[0], Q)  # noqa: B023
+            r10 = recall_at([[row_of_pk[h.pk] for h in hs] for hs in hits], truth[kind], 10)
+            r100 = recall_at([[row_of_pk[h.pk] for h in hs] for hs in wide], truth[kind], 100)
+            p50, p99 = float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+            tag = f"{name} {param}={v}, {kind} queries"
+            res += [_figure(f"{tag} top-10 p50 ({label})", p50, "ms", base_p50, base_p50 / p50),
+                    _figure(f"{tag} top-10 p99 ({label})", p99, "ms", base_p99, base_p99 / p99),
+                    _figure(f"{tag} recall@10 ({label})", r10, "recall", 1.0, r10),
+                    _figure(f"{tag} recall@100 ({label})", r100, "recall", 1.0, r100)]
+            print(f"  {tag}: p50 {p50:.1f} ms  p99 {p99:.1f} ms  recall@10 {r10:.3f}  @100 {r100:.3f}", flush=True)
+            if kind == "text" and prompt_texts is not None:
+                model = _bundle_model()
+                e2e, _ = _lat(lambda t: ix.search(HEAD, model.encode_text([t])[0], 10,  # noqa: B023
+                                                  search_params={param: v}), prompt_texts)  # noqa: B023
+                res += [_figure(f"{tag} e2e (encode + search) p50 ({label})", float(np.percentile(e2e, 50)), "ms"),
+                        _figure(f"{tag} e2e (encode + search) p99 ({label})", float(np.percentile(e2e, 99)), "ms")]
+    return res
+
+
+def run(uri: str, n: int, build: dict[str, Any], efs: list[int], index_types: list[str],
+        nlist: int, nprobes: list[int]) -> list[dict]:
+    C = concept_matrix()
+    dim = C.shape[1]
     label = f"{n // 1000}k x {dim}d, Milvus 2.3.5"
-    ix = ShotIndex(uri, f"bench_server_{n}_{dim}", {HEAD: dim}, index_type="HNSW", index_params=build,
+    first = index_types[0]
+    ix = ShotIndex(uri, f"bench_server_{n}_{dim}", {HEAD: dim}, index_type=first,  # type: ignore[arg-type]
+                   index_params=build if first == "HNSW" else {"nlist": nlist},
                    model_id="bench", scalar_indexes=False, timeout=600)
     if ix.client.has_collection(ix.collection):
         ix.drop()
@@ -53,7 +99,7 @@ def run(uri: str, n: int, dim: int, build: dict[str, Any], efs: list[int]) -> li
     X = np.empty((n, dim), dtype=np.float32)
     pk_of_row = np.empty(n, dtype=np.int64)
     t0 = time.perf_counter()
-    for v0, vecs in shot_vectors(n, dim):  # production path: validation, pk hashing, batches
+    for v0, vecs in joint_shot_vectors(n, C):  # production path: validation, pk hashing, batches
         rows = _rows(v0, vecs)
         ix.upsert(rows)
         s = v0 * SHOTS_PER_VIDEO
@@ -62,40 +108,46 @@ def run(uri: str, n: int, dim: int, build: dict[str, Any], efs: list[int]) -> li
     ingest_s = time.perf_counter() - t0
     res = [_figure(f"ingest rows/s ({label}, upsert)", n / ingest_s, "rows/s")]
     print(f"  ingest {n / ingest_s:,.0f} rows/s", flush=True)
-
-    t0 = time.perf_counter()
     ix.client.flush(ix.collection, timeout=600)  # seal segments: only sealed ones get the index
-    # 1M x 512 on 2 cores: 16 min at efConstruction 100, more than 15 at 200.
-    _wait_indexed(ix, n, timeout=max(900.0, n / 400))
-    ix.client.release_collection(ix.collection, timeout=600)  # reload so every segment serves HNSW
-    ix.client.load_collection(ix.collection, timeout=600)
-    build_s = time.perf_counter() - t0
-    res.append(_figure(f"HNSW M={build['M']} efC={build['efConstruction']} flush+build+load ({label})", build_s, "s"))
-    print(f"  HNSW flush+build+load {build_s:.1f} s", flush=True)
-    assert ix.count() == n
 
     row_of_pk = {int(p): i for i, p in enumerate(pk_of_row)}
-    rng = np.random.default_rng(1)
-    queries = _unit(X[rng.choice(n, N_QUERIES, replace=False)]
-                    + rng.standard_normal((N_QUERIES, dim)).astype(np.float32) * (0.5 / np.sqrt(dim)))
-    truth = np.argsort(-(queries @ X.T), axis=1)[:, :TOP_K]
+    queries = query_sets(X)
+    truth = {k: exact_topk(X, Q, max(KS)) for k, Q in queries.items()}
+    text_prompts = prompts(len(queries["text"]))
 
     def exact(q: np.ndarray) -> np.ndarray:
         s = X @ q
-        top = np.argpartition(-s, TOP_K)[:TOP_K]
+        top = np.argpartition(-s, 10)[:10]
         return top[np.argsort(-s[top])]
 
-    ex_ms, _ = _lat(exact, queries[:N_TIMED_EXACT])
-    base_p50, base_p99 = float(np.percentile(ex_ms, 50)), float(np.percentile(ex_ms, 99))
-    res.append(_figure(f"numpy exact top-10 p50 ({label})", base_p50, "ms", base_p50, 1.0))
-    for ef in efs:
-        ms, hits = _lat(lambda q: ix.search(HEAD, q, TOP_K, search_params={"ef": ef})[0], queries)  # noqa: B023
-        rec = _recall([[row_of_pk[h.pk] for h in hs] for hs in hits], truth)
-        p50, p99 = float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
-        res += [_figure(f"HNSW ef={ef} top-10 p50 ({label})", p50, "ms", base_p50, base_p50 / p50),
-                _figure(f"HNSW ef={ef} top-10 p99 ({label})", p99, "ms", base_p99, base_p99 / p99),
-                _figure(f"HNSW ef={ef} recall@10 ({label})", rec, "recall", 1.0, rec)]
-        print(f"  HNSW ef={ef}: p50 {p50:.1f} ms  p99 {p99:.1f} ms  recall@10 {rec:.3f}", flush=True)
+    ex_ms, _ = _lat(exact, queries["text"][:N_TIMED_EXACT])
+    base = (float(np.percentile(ex_ms, 50)), float(np.percentile(ex_ms, 99)))
+    res.append(_figure(f"numpy exact top-10 p50 ({label})", base[0], "ms", base[0], 1.0))
+    res.append(_figure(f"numpy exact top-10 p99 ({label})", base[1], "ms", base[1], 1.0))
+
+    for it in index_types:
+        t0 = time.perf_counter()
+        if it != first:  # swap the index, keep the data
+            ix.client.release_collection(ix.collection, timeout=600)
+            ix.client.drop_index(ix.collection, index_name=f"{HEAD}_vec", timeout=600)
+            ix = ShotIndex(uri, ix.collection, {HEAD: dim}, index_type=it,  # type: ignore[arg-type]
+                           index_params=build if it == "HNSW" else {"nlist": nlist},
+                           model_id="bench", scalar_indexes=False, timeout=600)
+            ix.ensure_collection()
+        # 1M x 384 on 2 cores: ~15 min at efConstruction 100.
+        _wait_indexed(ix, n, timeout=max(1200.0, n / 300))
+        ix.client.release_collection(ix.collection, timeout=600)  # reload so every segment serves the index
+        ix.client.load_collection(ix.collection, timeout=600)
+        build_s = time.perf_counter() - t0
+        what = f"HNSW M={build['M']} efC={build['efConstruction']}" if it == "HNSW" else f"IVF_FLAT nlist={nlist}"
+        res.append(_figure(f"{what} flush+build+load ({label})", build_s, "s"))
+        print(f"  {what} flush+build+load {build_s:.1f} s", flush=True)
+        assert ix.count() == n
+        if it == "HNSW":
+            res += sweep(ix, "HNSW", "ef", efs, queries, truth, row_of_pk, label, base, text_prompts)
+        else:
+            res += sweep(ix, f"IVF_FLAT nlist={nlist}", "nprobe", nprobes, queries, truth, row_of_pk, label, base,
+                         text_prompts)
     ix.drop()
     ix.close()
     return res
@@ -104,11 +156,15 @@ def run(uri: str, n: int, dim: int, build: dict[str, Any], efs: list[int]) -> li
 def main() -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200_000)
-    ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--M", type=int, default=16)
-    ap.add_argument("--ef-construction", type=int, default=200)
-    ap.add_argument("--ef", default="64,128", help="comma-separated search ef values")
+    ap.add_argument("--ef-construction", type=int, default=100)
+    ap.add_argument("--ef", default="64,128,256,512", help="comma-separated search ef values")
+    ap.add_argument("--index-types", default="HNSW,IVF_FLAT")
+    ap.add_argument("--nlist", type=int, default=0, help="IVF_FLAT nlist; default ~4*sqrt(n) rounded to 2^k")
+    ap.add_argument("--nprobe", default="32,128,256")
     args = ap.parse_args()
+    nlist = args.nlist or int(2 ** round(np.log2(4 * np.sqrt(args.n))))
+    encode_prompts(["warm-up"])  # load the text encoder before the server takes memory
     with tempfile.TemporaryDirectory(prefix="bench-index-server-") as tmp:
         server = MilvusServer23(Path(tmp), free_port_block())
         t0 = time.perf_counter()
@@ -116,11 +172,16 @@ def main() -> list[dict]:
         server.wait_ready(180)
         results = [_figure("server start to ready (Milvus 2.3.5)", time.perf_counter() - t0, "s")]
         try:
-            results += run(server.uri, args.n, args.dim, {"M": args.M, "efConstruction": args.ef_construction},
-                           [int(e) for e in args.ef.split(",")])
+            results += run(server.uri, args.n, {"M": args.M, "efConstruction": args.ef_construction},
+                           [int(e) for e in args.ef.split(",")], [t for t in args.index_types.split(",") if t],
+                           nlist, [int(p) for p in args.nprobe.split(",")])
         finally:
             server.stop()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    label = f"({args.n // 1000}k x "
+    kept = [r for r in (json.loads(RESULTS.read_text()) if RESULTS.exists() else [])
+            if "k x " in r["figure"] and label not in r["figure"]]
+    results = kept + results
     RESULTS.write_text(json.dumps(results, indent=2))
     table = Table(title="shot index on Milvus 2.3.5 server; baseline = numpy exact search; ratio = speed-up")
     for col in ("figure", "value", "baseline", "ratio"):

@@ -2,9 +2,17 @@
 
 Starts its own local stack (Kafka, milvus-lite, Redis and the five services) in a temp run
 dir on its own ports, fills the encoder model's collection with N synthetic shots through
-``ShotIndex.upsert`` (clustered unit vectors, both heads, as the indexer writes them) and
-~10k category documents into Redis, then drives the gRPC API from a separate load process
-(``bench.query_load``, grpc.aio, closed loop).
+``ShotIndex.upsert`` (both heads, as the indexer writes them) and ~10k category documents into
+Redis, then drives the gRPC API from a separate load process (``bench.query_load``, grpc.aio,
+closed loop).
+
+The joint head is generated in the model's own joint space, as its image tower maps images
+(concept mixtures through the bundle's concept matrix, calibrated on real footage:
+``bench.index.joint_shot_vectors``), so the real prompts, encoded by the running encoder, stand
+to the catalog as they would to real shots: across the modality gap. Recall@10 and @100 against
+exact search is measured for those text queries and for shot queries (perturbed stored shots),
+through the deployed path (``ShotIndex.search(kind=...)``: each kind's search parameters).
+``--index-type`` sets the collection's index and the services' ``SHOTLINE_INDEX_TYPE``.
 
 Baselines, measured in the same run:
 - SearchText: exact top-10 in numpy over the same joint vectors, in-process, one thread
@@ -14,7 +22,7 @@ Baselines, measured in the same run:
 - GetVideoCategories: the same GET + HGETALL sent straight to Redis by the same load
   generator at the same concurrency. Ratio as above.
 
-Run: ``python -m bench.query [--shots 200000] [--seconds 10]`` (PYTHONPATH=src:.).
+Run: ``python -m bench.query [--shots 200000] [--seconds 10] [--index-type FLAT]`` (PYTHONPATH=src:.).
 ``--shots 1000000`` is the issue's size; see the report in the module's results for timing.
 Writes ``bench/results/query.json`` (figures of other sizes are kept).
 """
@@ -40,7 +48,8 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from bench.index import SHOTS_PER_VIDEO, shot_vectors
+from bench.index import SHOTS_PER_VIDEO, concept_matrix, exact_topk, joint_shot_vectors, prompts, recall_at, shot_vectors
+from services.query.recall_probe import RecallProbe
 from shotline.encoder_client import EncoderClient
 from shotline.errors import BadInput
 from shotline.index import ShotIndex, ShotRow, collection_name
@@ -56,25 +65,13 @@ TOP_K = 10
 # ~120 rows/s at 2,000-row batches vs ~2-3k rows/s at 250-1,000 (both heads). Measured each run.
 BATCH_ROWS = 500
 PROBE_ROWS = 4000
-N_TIMED = 60  # sequential calls per in-process breakdown figure
+N_TIMED = 60  # sequential calls per in-process exact-search figure
+PROBE_SAMPLE = 32
+N_PROMPTS = 200  # text queries (bench.index.prompts: 40 free-form, then ImageNet subjects in contexts)
 TARGET_SEARCH_P99_MS = 50.0  # issue 6: at 1 client
 TARGET_CATEGORIES_P99_MS = 10.0  # issue 6: at 64 clients
 PORTS = {"kafka_port": 39192, "kafka_controller_port": 39193, "milvus_port": 39630, "redis_port": 36479,
          "query_port": 39151, "encoder_port": 39152, "metrics_port_base": 39501}
-PROMPTS = [
-    "a bicycle race on a mountain road", "a cockatoo sitting on a branch", "people dancing at a wedding",
-    "a city street at night with traffic", "a goal in a football match", "a chef chopping vegetables",
-    "waves crashing on a beach at sunset", "a cat playing with a toy", "a rocket launch",
-    "a news anchor in a studio", "children playing in a park", "a car driving through the desert",
-    "a concert crowd with stage lights", "snow falling in a forest", "a close-up of a smartphone screen",
-    "a basketball dunk", "an aerial view of a city", "a dog running on grass", "a cartoon rabbit",
-    "a person typing on a laptop", "fireworks over a river", "a horse galloping", "a busy train station",
-    "someone cooking pasta in a kitchen", "a surfer riding a wave", "a tennis serve in slow motion",
-    "a mountain landscape with clouds", "a car crash test", "a makeup tutorial", "a politician giving a speech",
-    "a motorcycle on a race track", "a birthday cake with candles", "an underwater coral reef",
-    "a farmer driving a tractor", "a yoga class", "a skateboarder doing a trick", "a thunderstorm",
-    "a hospital operating room", "a video game boss fight", "a wedding ring close-up",
-]
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -121,6 +118,7 @@ def fill_index(index: ShotIndex, n: int, batch_rows: int = BATCH_ROWS, joint: st
     returns the joint vectors, (video, shot) per row and rows/s."""
     dims = index.dims
     gens = {h: shot_vectors(n, d, seed=seed + i) for i, (h, d) in enumerate(sorted(dims.items()))}
+    gens[joint] = joint_shot_vectors(n, concept_matrix(), seed=seed)  # the model's joint space
     X = np.empty((n, dims[joint]), dtype=np.float32)
     keys: list[tuple[str, int]] = []
     t0 = time.perf_counter()
@@ -176,9 +174,11 @@ def load(target: str, concurrency: int, seconds: float, files: dict[str, Path], 
 
 
 def run(st: local.StackSettings, n: int, seconds: float, levels: list[int], n_cat_videos: int,
-        batch_rows: int) -> list[dict]:
+        batch_rows: int, index_type: str = "IVF_FLAT") -> list[dict]:
     res: list[dict] = []
     label = f"{n // 1000}k shots" if n >= 1000 else f"{n} shots"
+    if index_type != "IVF_FLAT":
+        label += f", {index_type}"
     ep = local.up(st, with_services=True)
     settings = Settings(encoder_address=f"127.0.0.1:{st.encoder_port}")
     encoder = EncoderClient(settings)
@@ -186,8 +186,8 @@ def run(st: local.StackSettings, n: int, seconds: float, levels: list[int], n_ca
     model_id, dims = info.model.model_id, dict(info.head_dims)
     print(f"model {model_id} heads {dims}; filling {collection_name(model_id)} with {n:,} shots", flush=True)
     # Same collection, index type and pk seed as the query service (stores.shot_index defaults).
-    index = ShotIndex(ep.milvus, collection_name(model_id), dims, index_type="IVF_FLAT", model_id=model_id,
-                      timeout=600)
+    index = ShotIndex(ep.milvus, collection_name(model_id), dims, index_type=index_type,  # type: ignore[arg-type]
+                      model_id=model_id, timeout=600)
     index.ensure_collection()
     # The index's own 2,000-row batches on a few rows, as the baseline of the ingest figure; the
     # fill below overwrites these rows (same pks).
@@ -208,12 +208,13 @@ def run(st: local.StackSettings, n: int, seconds: float, levels: list[int], n_ca
     cat_videos = sorted({k[0] for k in keys})[:n_cat_videos]
     write_categories(r, cat_videos)
     files = {"prompts": st.run_dir / "prompts.txt", "video_ids": st.run_dir / "video_ids.txt"}
-    files["prompts"].write_text("\n".join(PROMPTS) + "\n")
+    texts = prompts(N_PROMPTS)
+    files["prompts"].write_text("\n".join(texts) + "\n")
     files["video_ids"].write_text("\n".join(cat_videos) + "\n")
 
-    # In-process breakdown and baseline, one call at a time.
-    prompts = (PROMPTS * (N_TIMED // len(PROMPTS) + 1))[:N_TIMED]
-    enc_ms, qv = _lat_ms(lambda p: encoder.encode_text([p])[0], prompts)
+    # In-process breakdown and baseline, one call at a time; text queries = the prompts the load
+    # generator sends, encoded by the running encoder.
+    enc_ms, qv = _lat_ms(lambda p: encoder.encode_text([p])[0], texts)
     Q = _unit_rows(np.asarray(qv))
 
     def exact(q: np.ndarray) -> np.ndarray:
@@ -221,19 +222,11 @@ def run(st: local.StackSettings, n: int, seconds: float, levels: list[int], n_ca
         top = np.argpartition(-s, TOP_K)[:TOP_K]
         return top[np.argsort(-s[top])]
 
-    ex_ms, truth = _lat_ms(exact, list(Q))
-    mv_ms, hits = _lat_ms(lambda q: index.search("joint", q, TOP_K)[0], list(Q))
+    ex_ms, _ = _lat_ms(exact, list(Q[:N_TIMED]))
     row_of = {k: i for i, k in enumerate(keys)}
-    recall = float(np.mean([len({row_of[(h.video_id, h.shot_index)] for h in hs} & set(t.tolist())) / TOP_K
-                            for hs, t in zip(hits, truth, strict=True)]))
-    # Text prompts land far from every synthetic cluster (near-tied scores), so recall is also
-    # measured on in-distribution queries: stored shots plus noise, as bench.index does.
     rng = np.random.default_rng(3)
-    near = _unit_rows(X[rng.choice(n, N_TIMED, replace=False)]
-                      + rng.standard_normal((N_TIMED, X.shape[1])).astype(np.float32) * (0.5 / np.sqrt(X.shape[1])))
-    near_recall = float(np.mean([
-        len({row_of[(h.video_id, h.shot_index)] for h in index.search("joint", q, TOP_K)[0]} & set(exact(q).tolist()))
-        / TOP_K for q in near]))
+    near = _unit_rows(X[rng.choice(n, N_PROMPTS, replace=False)]
+                      + rng.standard_normal((N_PROMPTS, X.shape[1])).astype(np.float32) * (0.5 / np.sqrt(X.shape[1])))
     ex50, ex99 = float(np.percentile(ex_ms, 50)), float(np.percentile(ex_ms, 99))
     ex_qps = 1e3 / float(np.mean(ex_ms))
     res += [
@@ -241,14 +234,38 @@ def run(st: local.StackSettings, n: int, seconds: float, levels: list[int], n_ca
         _fig(f"numpy exact top-10 p99 ({label}, joint, 1 thread)", ex99, "ms", ex99, 1.0),
         _fig("encoder EncodeText p50 (1 prompt, direct gRPC)", float(np.percentile(enc_ms, 50)), "ms"),
         _fig("encoder EncodeText p99 (1 prompt, direct gRPC)", float(np.percentile(enc_ms, 99)), "ms"),
-        _fig(f"Milvus search top-10 p50 ({label}, direct)", float(np.percentile(mv_ms, 50)), "ms",
-             ex50, ex50 / float(np.percentile(mv_ms, 50))),
-        _fig(f"Milvus search top-10 p99 ({label}, direct)", float(np.percentile(mv_ms, 99)), "ms",
-             ex99, ex99 / float(np.percentile(mv_ms, 99))),
-        _fig(f"Milvus search recall@10 vs exact ({label}, text queries)", recall, "recall", 1.0, recall),
-        _fig(f"Milvus search recall@10 vs exact ({label}, perturbed stored shots)", near_recall, "recall",
-             1.0, near_recall),
     ]
+    for kind, queries in (("text", Q), ("shot", near)):
+        truth = exact_topk(X, queries, 100)
+        mv_ms, hits = _lat_ms(lambda q: index.search("joint", q, TOP_K, kind=kind)[0], list(queries))  # noqa: B023
+        _, wide = _lat_ms(lambda q: index.search("joint", q, 100, kind=kind)[0], list(queries))  # noqa: B023
+        rows = [[row_of[(h.video_id, h.shot_index)] for h in hs] for hs in hits]
+        rows100 = [[row_of[(h.video_id, h.shot_index)] for h in hs] for hs in wide]
+        what = "text queries: real prompts" if kind == "text" else "shot queries: perturbed stored shots"
+        p50, p99 = float(np.percentile(mv_ms, 50)), float(np.percentile(mv_ms, 99))
+        res += [
+            _fig(f"Milvus search top-10 p50 ({label}, {kind} queries, direct)", p50, "ms", ex50, ex50 / p50),
+            _fig(f"Milvus search top-10 p99 ({label}, {kind} queries, direct)", p99, "ms", ex99, ex99 / p99),
+            _fig(f"Milvus search recall@10 vs exact ({label}, {what})", recall_at(rows, truth, 10), "recall", 1.0,
+                 recall_at(rows, truth, 10)),
+            _fig(f"Milvus search recall@100 vs exact ({label}, {what})", recall_at(rows100, truth, 100), "recall",
+                 1.0, recall_at(rows100, truth, 100)),
+        ]
+        print(f"  {kind}: Milvus p50 {p50:.1f} ms p99 {p99:.1f} ms recall@10 {recall_at(rows, truth, 10):.3f} "
+              f"@100 {recall_at(rows100, truth, 100):.3f}", flush=True)
+    # The same figure as the query service's recall probe computes it (services/query/recall_probe.py:
+    # a sample of recorded queries, the deployed path vs one brute-force pass over the stored vectors).
+    probe = RecallProbe(index, heads={"text": "joint", "shot": "joint"}, sample_size=PROBE_SAMPLE, seed=0)
+    for kind, queries in (("text", Q), ("shot", near)):
+        for q in queries:
+            probe.record(kind, q)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    got = probe.run_once()
+    probe_s = time.perf_counter() - t0
+    for kind, r in got.items():
+        res.append(_fig(f"recall probe recall@10 ({label}, {kind}, {PROBE_SAMPLE} sampled queries, "
+                        f"one pass {probe_s:.0f} s)", r, "recall", 1.0, r))
+    print(f"  recall probe: {got} in {probe_s:.1f} s", flush=True)
     del X  # the load phase needs the memory more than the baseline
 
     for c in levels:
@@ -293,6 +310,8 @@ def main() -> list[dict]:
     ap.add_argument("--clients", default="1,16,64", help="comma-separated concurrency levels")
     ap.add_argument("--category-videos", type=int, default=10_000)
     ap.add_argument("--batch-rows", type=int, default=BATCH_ROWS, help="rows per ShotIndex.upsert call (<= 2000)")
+    ap.add_argument("--index-type", default="IVF_FLAT", choices=["IVF_FLAT", "FLAT"],
+                    help="the collection's index (milvus-lite: FLAT = exact) and the services' SHOTLINE_INDEX_TYPE")
     args = ap.parse_args()
     levels = [int(x) for x in args.clients.split(",") if x]
     if args.shots < 1000 or not levels or min(levels) < 1 or args.seconds <= 0 or not 1 <= args.batch_rows <= 2000:
@@ -300,16 +319,17 @@ def main() -> list[dict]:
     build_default_bundle()  # cached; the encoder serves it
     for var in ("KAFKA_BOOTSTRAP_SERVERS", "MILVUS_URI", "REDIS_URL"):
         os.environ.pop(var, None)  # an exported endpoint would make the stack "external"
+    os.environ["SHOTLINE_INDEX_TYPE"] = args.index_type  # the query service searches with this type's params
     _ports_free()
     tmp = Path(tempfile.mkdtemp(prefix="bench-query-"))
     st = local.StackSettings(run_dir=tmp, **PORTS)
     t0 = time.monotonic()
     try:
-        results = run(st, args.shots, args.seconds, levels, args.category_videos, args.batch_rows)
+        results = run(st, args.shots, args.seconds, levels, args.category_videos, args.batch_rows, args.index_type)
     finally:
         local.down(st)
         shutil.rmtree(tmp, ignore_errors=True)
-    label = f"{args.shots // 1000}k shots"
+    label = f"{args.shots // 1000}k shots" + (f", {args.index_type}" if args.index_type != "IVF_FLAT" else "")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     # Keep figures of other index sizes (the 1M run is long); size-free figures are replaced.
     kept = [r for r in (json.loads(RESULTS.read_text()) if RESULTS.exists() else [])

@@ -84,7 +84,7 @@ class RecallProbe:
     servicer's similar head). ``start()`` runs a daemon thread (the first run after one interval);
     ``stop()`` ends it; ``run_once()`` is the check itself, callable directly."""
 
-    def __init__(self, index: ShotIndex, heads: dict[str, str] | None = None, interval_seconds: float = 900.0,
+    def __init__(self, index: ShotIndex, heads: dict[str, str] | None = None, interval_seconds: float = 1800.0,
                  sample_size: int = 16, recent_size: int = 256, top_k: int = 10,
                  consistency_level: str = "Strong", exact: ExactSearch | None = None, seed: int | None = None):
         if interval_seconds <= 0 or sample_size < 1 or recent_size < 1 or not 1 <= top_k <= 1000:
