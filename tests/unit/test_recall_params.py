@@ -16,7 +16,7 @@ def _index(index_type: str, **kw) -> ShotIndex:  # type: ignore[no-untyped-def]
 def test_text_queries_search_wider_than_shot_queries_by_default() -> None:
     hnsw = _index("HNSW")
     assert hnsw.params_for("shot")["ef"] == 128
-    assert hnsw.params_for("text")["ef"] == 512
+    assert hnsw.params_for("text")["ef"] == 1024
     ivf = _index("IVF_FLAT")
     assert ivf.params_for("shot")["nprobe"] == 32
     assert ivf.params_for("text")["nprobe"] == 128
@@ -37,7 +37,7 @@ def test_hnsw_ef_is_never_below_top_k() -> None:
     ix = _index("HNSW", search_params={"ef": 64})
     assert ix.params_for("shot", top_k=10)["ef"] == 64
     assert ix.params_for("shot", top_k=500)["ef"] == 500  # Milvus refuses ef < limit
-    assert ix.params_for("text", top_k=1000)["ef"] == 1000
+    assert ix.params_for("text", top_k=2000)["ef"] == 2000
 
 
 def test_ivf_nprobe_is_capped_at_nlist() -> None:
