@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+from contextvars import ContextVar
 import time
 from typing import Any
 from urllib.parse import quote
@@ -103,6 +104,12 @@ def classifier_json(c: query_pb2.Classifier) -> dict[str, Any]:
 
 # ---- the client ------------------------------------------------------------------------------
 
+# The signed-in user's own API token for this request (set by the app's middleware when the console
+# signs people in with their tokens): the query service then checks *their* role and records *them*
+# as the annotator. Unset: the console's configured token.
+CALLER_TOKEN: ContextVar[str | None] = ContextVar("caller_token", default=None)
+
+
 class QueryApi:
     def __init__(self, address: str, token: str | None = None, timeout_s: float = 30.0,
                  channel: grpc.Channel | None = None):
@@ -117,7 +124,9 @@ class QueryApi:
 
     def call(self, method: str, request: Any, timeout: float | None = None) -> Any:
         try:
-            return getattr(self.stub, method)(request, timeout=timeout or self.timeout_s, metadata=self.metadata)
+            caller = CALLER_TOKEN.get()
+            metadata = (("authorization", f"Bearer {caller}"),) if caller else self.metadata
+            return getattr(self.stub, method)(request, timeout=timeout or self.timeout_s, metadata=metadata)
         except grpc.RpcError as e:
             code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
             metrics.RPC_ERRORS.labels(method, code.name).inc()

@@ -17,8 +17,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.console import metrics
-from services.console.api import ApiError, QueryApi
+from services.console.api import CALLER_TOKEN, ApiError, QueryApi
 from services.console.media import PLAYABLE, Media, MediaError
+from shotline.auth import Authenticator
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "shotline_console"
@@ -60,8 +61,8 @@ async def _body(request: Request) -> dict[str, Any]:
 class Console:
     """The routes, bound to one QueryApi and one Media."""
 
-    def __init__(self, api: QueryApi, media: Media, token: str | None = None):
-        self.api, self.media, self.token = api, media, token
+    def __init__(self, api: QueryApi, media: Media, token: str | None = None, users: Authenticator | None = None):
+        self.api, self.media, self.token, self.users = api, media, token, users
         self.ready = True
 
     # ---- health ------------------------------------------------------------------------------
@@ -79,7 +80,7 @@ class Console:
     def index(self, request: Request) -> Response:
         resp = FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
         token = request.query_params.get("token")
-        if token and self.token and hmac.compare_digest(token, self.token):
+        if token and signs_in(token, self.token, self.users):
             resp.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         return resp
 
@@ -264,23 +265,44 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": f"the console failed: {type(exc).__name__}: {exc}"}, status_code=500)
 
 
+def signs_in(token: str, shared: str | None, users: Authenticator | None) -> bool:
+    """A user token (any role: the query service enforces which calls it may make) or the shared one."""
+    if users is not None:
+        return users.identify((("authorization", f"Bearer {token}"),)) is not None
+    return bool(shared) and hmac.compare_digest(token, shared)  # type: ignore[arg-type]
+
+
 class Observe:
-    """ASGI middleware: metrics per route (the endpoint's name, bounded) and the optional token."""
+    """ASGI middleware: metrics per route (the endpoint's name, bounded) and sign-in.
+
+    Sign-in is either one shared console token (``SHOTLINE_CONSOLE_TOKEN``) or, with
+    ``SHOTLINE_API_TOKENS_FILE``, each person's own API token: it is then forwarded on their
+    requests to the query API (`CALLER_TOKEN`), which checks their role and records them on labels.
+    """
 
     OPEN = ("/", "/healthz", "/readyz", "/metrics")
 
-    def __init__(self, app: ASGIApp, token: str | None):
-        self.app, self.token = app, token
+    def __init__(self, app: ASGIApp, token: str | None, users: Authenticator | None = None):
+        self.app, self.token, self.users = app, token, users
 
-    def _allowed(self, scope: Scope) -> bool:
-        if not self.token or scope["path"] in self.OPEN or scope["path"].startswith("/static/"):
-            return True
+    def _caller(self, scope: Scope) -> str | None:
+        """The request's valid token, or None."""
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
         auth = headers.get("authorization", "")
-        if auth.startswith("Bearer ") and hmac.compare_digest(auth[7:], self.token):
-            return True
         cookies = dict(c.strip().split("=", 1) for c in headers.get("cookie", "").split(";") if "=" in c)
-        return hmac.compare_digest(cookies.get(COOKIE, ""), self.token)
+        for candidate in (auth[7:] if auth.startswith("Bearer ") else "", cookies.get(COOKIE, "")):
+            if candidate and signs_in(candidate, self.token, self.users):
+                return candidate
+        return None
+
+    def _allowed(self, scope: Scope) -> bool:
+        if (not self.token and self.users is None) or scope["path"] in self.OPEN \
+                or scope["path"].startswith("/static/"):
+            return True
+        caller = self._caller(scope)
+        if caller is not None and self.users is not None:
+            CALLER_TOKEN.set(caller)  # this request's task (and the threads it hands work to) only
+        return caller is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -288,6 +310,7 @@ class Observe:
             return
         t0 = time.perf_counter()
         status = {"code": 500}
+        CALLER_TOKEN.set(None)  # never a previous request's caller
 
         async def _send(message: dict) -> None:
             if message["type"] == "http.response.start":
@@ -308,8 +331,9 @@ class Observe:
             metrics.REQUEST_DURATION.labels(route).observe(time.perf_counter() - t0)
 
 
-def build_app(api: QueryApi, media: Media, token: str | None = None) -> tuple[Starlette, Console]:
-    console = Console(api, media, token)
+def build_app(api: QueryApi, media: Media, token: str | None = None,
+              users: Authenticator | None = None) -> tuple[Starlette, Console]:
+    console = Console(api, media, token, users)
     app = Starlette(routes=console.routes(), exception_handlers={ApiError: _api_error, MediaError: _api_error})
-    app.add_middleware(Observe, token=token)
+    app.add_middleware(Observe, token=token, users=users)
     return app, console

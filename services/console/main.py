@@ -16,6 +16,7 @@ from services.console.app import build_app
 from services.console.config import ConsoleSettings
 from services.console.media import Media
 from shotline import logs
+from shotline.auth import Authenticator
 from shotline.blobstore import open_blob_store
 from shotline.health import HealthServer, HealthState
 
@@ -30,7 +31,9 @@ def main() -> None:
                    s.console_rpc_timeout_seconds)
     media = Media(open_blob_store(s), s.console_preview_dir, s.console_preview_cache_bytes, s.console_ffmpeg)
     token = s.console_token.get_secret_value() if s.console_token else None
-    app, console = build_app(api, media, token)
+    # With a token file, people sign in with their own API tokens (their role applies, their name on labels).
+    users = Authenticator.from_settings(s.api_tokens_file, None, {}) if s.api_tokens_file else None
+    app, console = build_app(api, media, token, users)
     # uvicorn handles SIGTERM/SIGINT: stops accepting, lets in-flight requests finish (bounded), exits.
     server = uvicorn.Server(uvicorn.Config(app, host=s.console_host, port=s.console_port, log_level="warning",
                                            access_log=False,

@@ -125,6 +125,12 @@ def _admitted(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return deco
 
 
+# shotline.auth: the permission each method needs (a method missing here is refused). Callers are
+# the other services (the `service` role) and operators (`admin`).
+ENCODER_PERMISSIONS = {"EncodeText": "encode", "EncodeImages": "encode", "EncodeClip": "encode",
+                       "GetModelInfo": "encode"}
+
+
 @guard_all("encoder")
 class EncoderServicer(encoder_pb2_grpc.EncoderServiceServicer):
     def __init__(self, encoder: ShotEncoder, sources: SourceConfig, limits: OnlineLimits | None = None):

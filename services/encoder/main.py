@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.encoder.api import EncoderServicer, OnlineLimits, online_sources
+from services.encoder.api import ENCODER_PERMISSIONS, EncoderServicer, OnlineLimits, online_sources
 from services.encoder.embedding import ShotEncoder
 from services.encoder.handler import SERVICE, EmbedHandler
 from shotline import logs, topics
+from shotline.auth import Authenticator
 from shotline.blobstore import open_blob_store
 from shotline.grpcserver import GrpcServer
 from shotline.models.runtime import load_bundle
@@ -32,9 +33,10 @@ def main() -> None:
     blobs = open_blob_store(s)
     encoder = ShotEncoder(model, blobs)
     server = GrpcServer(f"{s.encoder_address}", [encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name],
-                        token=s.api_token.get_secret_value() if s.api_token else None)
-    encoder_pb2_grpc.add_EncoderServiceServicer_to_server(
-        EncoderServicer(encoder, online_sources(s, blobs), OnlineLimits.from_settings(s)), server.server)
+                        auth=Authenticator.from_settings(s.api_tokens_file, s.api_token.get_secret_value()
+                                                         if s.api_token else None, ENCODER_PERMISSIONS))
+    server.add_servicer(encoder_pb2_grpc.add_EncoderServiceServicer_to_server,
+                        EncoderServicer(encoder, online_sources(s, blobs), OnlineLimits.from_settings(s)))
     server.start()
     try:
         run_service(s, SERVICE, topics.SUBSCRIPTIONS[SERVICE], EmbedHandler(s, encoder))

@@ -11,11 +11,12 @@ from kafka import KafkaProducer
 from pydantic import Field
 
 from services.query.categories_cache import Invalidator
-from services.query.servicer import QueryServicer, add_to_server
+from services.query.servicer import QUERY_PERMISSIONS, QueryServicer, add_to_server
 from shotline import logs, stores, topics
+from shotline.auth import Authenticator
 from shotline.blobstore import open_blob_store
 from shotline.encoder_client import EncoderClient
-from shotline.grpcserver import GrpcServer
+from shotline.grpcserver import AsyncGrpcServer
 from shotline.health import HealthServer, HealthState
 from shotline.settings import Settings
 from shotline.v1 import events_pb2, query_pb2
@@ -47,7 +48,9 @@ def main() -> None:
     index, info = encoder.index(s)
     index.ensure_collection()
     producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all", linger_ms=2)
-    servicer = QueryServicer(s, index, info.model, encoder, stores.registry(s), producer,
+    auth = Authenticator.from_settings(s.api_tokens_file, s.api_token.get_secret_value() if s.api_token else None,
+                                       QUERY_PERMISSIONS)
+    servicer = QueryServicer(s, index, info.model, encoder, stores.registry(s), producer, auth=auth,
                              blobs=open_blob_store(s), max_upload_bytes=s.max_upload_bytes,
                              categories_cache_ttl_seconds=s.category_cache_ttl_seconds)
     invalidator = None
@@ -63,9 +66,8 @@ def main() -> None:
             s.topic(topics.MODELS_DEPLOYED): lambda key, value: cache.clear("deploy"),
         }, client_id=f"query-cache-{os.getpid()}").start()
     name = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
-    server = GrpcServer(s.query_address, [name], token=s.api_token.get_secret_value() if s.api_token else None,
-                        max_workers=s.grpc_workers)
-    add_to_server(servicer, server.server)
+    server = AsyncGrpcServer(s.query_address, [name], auth=servicer.auth, max_workers=s.grpc_workers)
+    add_to_server(servicer, server)
     gc.freeze()  # start-up objects leave the collector's generations: shorter pauses on the hot path
     server.start()
     state.ready, state.detail = True, f"serving gRPC on {s.query_address}"

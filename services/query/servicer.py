@@ -9,19 +9,21 @@ encoder call.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 
 import grpc
 import numpy as np
 
-from services.query.categories_cache import CategoriesCache
+from services.query.categories_cache import MISSING, CategoriesCache
 from services.query.recall_probe import RecallProbe
 from services.query.uploads import Uploads
 from services.query.validation import (
     MAX_CLIP_BYTES,
     check_feed_size,
     check_label_name,
+    check_label_texts,
     check_query,
     check_top_k,
     check_video_id,
@@ -29,11 +31,12 @@ from services.query.validation import (
     to_filter,
 )
 from shotline import topics
+from shotline.auth import Authenticator
 from shotline.blobstore import BlobStore
 from shotline.encoder_client import EncoderClient, vectors
 from shotline.errors import BadInput
 from shotline.events import new_meta, parse_shot_id, shot_id
-from shotline.grpcserver import NotFound, guard_all, guarded
+from shotline.grpcserver import AsyncGrpcServer, NotFound, guard_all, guarded, register, servicer_handlers
 from shotline.index import Hit, ShotIndex
 from shotline.learning.metrics import platt_probability
 from shotline.registry import FEED_KINDS, Registry
@@ -68,6 +71,15 @@ def _response(hits: list[Hit], group: bool, model: common_pb2.ModelRef, head: st
     return query_pb2.SearchResponse(hits=shot_hits, videos=list(videos.values()), model=model, head=head)
 
 
+# shotline.auth: the permission each method needs (a method missing here is refused).
+QUERY_PERMISSIONS = {
+    "SearchText": "read", "SearchSimilar": "read", "GetVideoCategories": "read", "BatchGetVideoCategories": "read",
+    "ScoreShots": "read", "GetFeed": "read", "ListAnnotations": "read", "ListClassifiers": "read",
+    "GetClassifier": "read", "SubmitLabels": "label", "LabelVideoCategories": "label",
+    "DeployClassifier": "admin", "UploadVideo": "upload",
+}
+
+
 @guard_all("query")
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     # Set by main.py: unfiltered searches hand their query vector to the recall probe.
@@ -76,8 +88,9 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     def __init__(self, settings: Settings, index: ShotIndex, model: common_pb2.ModelRef,
                  encoder: EncoderClient, registry: Registry, producer,  # type: ignore[no-untyped-def]
                  blobs: BlobStore | None = None, max_upload_bytes: int = 2 * 1024**3,
-                 categories_cache_ttl_seconds: float = 0.0):
+                 categories_cache_ttl_seconds: float = 0.0, auth: Authenticator | None = None):
         self.settings = settings
+        self.auth = auth
         self.uploads = Uploads(settings, blobs, producer, max_upload_bytes) if blobs is not None else None
         self.index = index
         self.model = model
@@ -93,6 +106,14 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         self.categories_cache: CategoriesCache | None = (
             CategoriesCache(self._build_categories, ttl_seconds=categories_cache_ttl_seconds)
             if categories_cache_ttl_seconds > 0 else None)
+
+    def _annotator(self, claimed: str, context: grpc.ServicerContext) -> str:
+        """Who labelled: the authenticated identity (the interceptor already let it in); the
+        request's free-text field only when the API runs without auth (a local stack)."""
+        if self.auth is None:
+            return claimed
+        identity = self.auth.identify(context.invocation_metadata())
+        return identity.name if identity is not None else claimed
 
     # -- uploads --------------------------------------------------------------------------
     def UploadVideo(self, request_iterator, context: grpc.ServicerContext):  # type: ignore[no-untyped-def]  # noqa: N802
@@ -167,12 +188,6 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     # -- ad-serving -----------------------------------------------------------------------
     def GetVideoCategories(self, request: query_pb2.GetVideoCategoriesRequest, context: grpc.ServicerContext):  # noqa: N802
         return self._categories(check_video_id(request.video_id))[0]
-
-    def get_video_categories_serialized(self, request: query_pb2.GetVideoCategoriesRequest,
-                                        context: grpc.ServicerContext) -> bytes:
-        """GetVideoCategories as registered on the server (`add_to_server`): the cached response's
-        bytes, serialized once per cache fill instead of once per call."""
-        return self._categories(check_video_id(request.video_id))[1]
 
     def BatchGetVideoCategories(self, request: query_pb2.BatchGetVideoCategoriesRequest,  # noqa: N802
                                 context: grpc.ServicerContext):
@@ -292,12 +307,14 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             raise BadInput("bad_request", "give labels, a description, or both")
         if len(request.labels) > MAX_LABELS_PER_CALL:
             raise BadInput("too_many", f"at most {MAX_LABELS_PER_CALL} labels per call")
+        check_label_texts(request.annotator, request.description)
         for item in request.labels:
             parse_shot_id(item.shot_id)
             if item.value == events_pb2.LABEL_VALUE_UNSPECIFIED:
                 raise BadInput("bad_label_value", f"label for {item.shot_id} has no value")
         ev = events_pb2.LabelSubmitted(meta=new_meta("", "query"), label=label, labels=request.labels,
-                                       annotator=request.annotator, description=request.description)
+                                       annotator=self._annotator(request.annotator, context),
+                                       description=request.description)
         # Returns once the broker has the event (acks=all); training happens asynchronously.
         self.producer.send(self.settings.topic(topics.LABELS_SUBMITTED), key=label.encode(),
                            value=ev.SerializeToString()).get(timeout=_remaining(context))
@@ -318,7 +335,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             raise NotFound(f"video {video_id} is unknown (neither classified nor indexed)")
         items = list({lb.category_id: lb for lb in request.labels}.values())  # exact duplicates once
         ev = events_pb2.CategoryLabelsSubmitted(
-            meta=new_meta(video_id, "query"), annotator=request.annotator,
+            meta=new_meta(video_id, "query"), annotator=self._annotator(request.annotator, context),
             labels=[events_pb2.VideoCategoryLabel(category_id=lb.category_id, value=lb.value) for lb in items])
         # Returns once the broker has the event (acks=all); training happens asynchronously.
         self.producer.send(self.settings.topic(topics.CATEGORY_LABELS), key=video_id.encode(),
@@ -397,29 +414,32 @@ def _nan(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
 
-def add_to_server(servicer: QueryServicer, server: grpc.Server) -> None:
-    """`add_QueryServiceServicer_to_server`, except that GetVideoCategories answers with the cached
-    response bytes (`get_video_categories_serialized`): no protobuf build or serialization per call."""
+def add_to_server(servicer: QueryServicer, server: AsyncGrpcServer) -> None:
+    """`add_QueryServiceServicer_to_server`, except that GetVideoCategories is an async handler that
+    answers a cache hit on the event loop with the cached response bytes — no thread hop, no protobuf
+    build or serialization per call — and sends a miss (a Redis read) to the server's thread pool."""
 
-    class _Capture:
-        def add_generic_rpc_handlers(self, handlers):  # type: ignore[no-untyped-def]
-            pass
+    name, handlers = servicer_handlers(query_pb2_grpc.add_QueryServiceServicer_to_server, servicer)
+    pool = server.pool
 
-        def add_registered_method_handlers(self, name, handlers):  # type: ignore[no-untyped-def]
-            self.name, self.handlers = name, dict(handlers)
-
-    cap = _Capture()
-    query_pb2_grpc.add_QueryServiceServicer_to_server(servicer, cap)
-    def GetVideoCategories(self: QueryServicer, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
-        return self.get_video_categories_serialized(request, context)
+    async def GetVideoCategories(self: QueryServicer, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+        video_id = check_video_id(request.video_id)
+        built = self.categories_cache.peek(video_id) if self.categories_cache is not None else MISSING
+        if built is MISSING:
+            built = await asyncio.get_running_loop().run_in_executor(pool, self._read_model, video_id)
+        if built is None:
+            raise NotFound(f"video {video_id} has not been classified")
+        return built[1]
 
     fn = guarded("query", GetVideoCategories)  # same metrics and error mapping as the other methods
-    cap.handlers["GetVideoCategories"] = grpc.unary_unary_rpc_method_handler(
-        lambda request, context: fn(servicer, request, context),
-        request_deserializer=query_pb2.GetVideoCategoriesRequest.FromString,
+
+    async def handle(request, context):  # type: ignore[no-untyped-def]  # a coroutine function: runs on the loop
+        return await fn(servicer, request, context)
+
+    handlers["GetVideoCategories"] = grpc.unary_unary_rpc_method_handler(
+        handle, request_deserializer=query_pb2.GetVideoCategoriesRequest.FromString,
         response_serializer=_passthrough)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(cap.name, cap.handlers),))
-    server.add_registered_method_handlers(cap.name, cap.handlers)
+    register(server.server, name, handlers)
 
 
 def _passthrough(raw: bytes) -> bytes:

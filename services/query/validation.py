@@ -13,6 +13,16 @@ DEFAULT_TOP_K = 10
 MAX_FEED = 1000
 MAX_CLIP_BYTES = 32 * 1024 * 1024
 MAX_FILTER_IDS = 1000
+MAX_ANNOTATOR_CHARS = 200  # as LabelVideoCategories' (categories.human, not imported here: scipy)
+MAX_DESCRIPTION_CHARS = 2000  # a label's description is a zero-shot prompt: a sentence or two
+
+
+def check_label_texts(annotator: str, description: str) -> None:
+    if len(annotator) > MAX_ANNOTATOR_CHARS:
+        raise BadInput("bad_annotator", f"annotator is longer than {MAX_ANNOTATOR_CHARS} characters")
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        raise BadInput("description_too_long",
+                       f"description has {len(description)} characters; the limit is {MAX_DESCRIPTION_CHARS}")
 
 
 def check_query(query: str) -> str:

@@ -278,6 +278,36 @@ def dlq_replay(
                   + (f"; {res.skipped_already} already replayed earlier" if res.skipped_already else ""))
 
 
+tokens_app = typer.Typer(help="API tokens with roles (the SHOTLINE_API_TOKENS_FILE the services read).",
+                         no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("new")
+def tokens_new(
+    identity: str = typer.Argument(..., help="Who holds it: a person (recorded on their labels) or a service"),
+    role: str = typer.Option(..., help="reader | annotator | uploader | admin | service"),
+    file: Path = typer.Option(..., "--file", help="Token file to append the hashed entry to (created 0600)"),
+) -> None:
+    """Make a token: prints it once on stdout; only its SHA-256 goes into the file."""
+    from shotline import auth
+
+    if role not in auth.ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(auth.ROLES)}")
+    if not identity or any(c.isspace() or c == "#" for c in identity) or len(identity) > 200:
+        raise typer.BadParameter("identity: 1-200 characters, no spaces or '#'")
+    token = auth.new_token()
+    existing = file.read_text() if file.exists() else ""
+    if existing:
+        auth.parse_token_file(existing, str(file))  # refuse to append to a file the services would reject
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as f:
+        f.write(("" if not existing or existing.endswith("\n") else "\n") + f"{identity} {role} {auth.hash_token(token)}\n")
+    with logs.data_stdout() as out:
+        out.write(token + "\n")
+    err_console.print(f"{identity} ({role}) added to {file}; the token above is shown only once")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -2,23 +2,35 @@
 
 Every server answers the standard health check and server reflection (grpcurl works), times
 each method into one latency histogram, maps `BadInput` to INVALID_ARGUMENT and `NotFound` to
-NOT_FOUND with the error's message, checks an optional bearer token, and drains on shutdown:
+NOT_FOUND with the error's message, checks bearer tokens and their roles (`shotline.auth`; off
+when the service has none), and drains on shutdown:
 health goes NOT_SERVING first, then `server.stop(grace)` lets in-flight calls finish.
+
+Two servers: `GrpcServer` (a thread pool; the encoder, whose calls are long and CPU-bound) and
+`AsyncGrpcServer` (grpc.aio on an event-loop thread; the query API). On the aio server an `async`
+handler runs on the loop itself — no hand-off to a pool thread and back, which under one GIL is
+what dominated the ad-serving hot path's tail — while plain handlers run in its thread pool, as on
+`GrpcServer`, unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent import futures
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import _async as health_aio
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram
 
 from shotline import logs
+from shotline.auth import Authenticator
 from shotline.errors import BadInput, ShotlineError, TransientError
 
 log = logs.get("shotline.grpc")
@@ -27,6 +39,8 @@ RPC_LATENCY = Histogram(
     "shotline_grpc_request_duration_seconds", "gRPC method latency", ["service", "method", "code"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+AUTH_DENIED = Counter("shotline_grpc_auth_denied_total", "Calls refused by authentication or authorisation",
+                      ["reason"])
 RPC_REQUESTS = Counter("shotline_grpc_requests_total", "gRPC requests", ["service", "method", "code"])
 
 
@@ -38,14 +52,112 @@ def _method_name(full: str) -> str:
     return full.rsplit("/", 1)[-1]
 
 
+class Unparseable:
+    """What a handler receives for request bytes that are not its message: gRPC itself would answer
+    those INTERNAL before any of our code ran; `guarded` turns them into INVALID_ARGUMENT."""
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    cls = getattr(deserializer, "__self__", None)
+    type_name = getattr(getattr(cls, "DESCRIPTOR", None), "full_name", "request")
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except Exception:  # noqa: BLE001 - any decode failure is the caller's bad input
+            return Unparseable(type_name)
+
+    return parse
+
+
+def _unparseable(item: Unparseable) -> BadInput:
+    return BadInput("bad_request", f"the request is not a valid {item.type_name} message")
+
+
+def _checked_stream(requests: Iterable[Any]) -> Iterable[Any]:
+    for item in requests:
+        if isinstance(item, Unparseable):
+            raise _unparseable(item)
+        yield item
+
+
+def servicer_handlers(add_to_server: Callable[[Any, Any], None], servicer: Any) -> tuple[str, dict[str, Any]]:
+    """The (service name, method handlers) a generated `add_XServicer_to_server` would register,
+    so a server can adjust them (`register`) before they go live."""
+
+    class _Capture:
+        def add_generic_rpc_handlers(self, handlers: Any) -> None:
+            pass
+
+        def add_registered_method_handlers(self, name: str, handlers: Any) -> None:
+            self.name, self.handlers = name, dict(handlers)
+
+    cap = _Capture()
+    add_to_server(servicer, cap)
+    return cap.name, cap.handlers
+
+
+def register(server: Any, name: str, handlers: dict[str, Any]) -> None:
+    """Register method handlers on a grpc (or grpc.aio) server with tolerant request parsing."""
+    handlers = {m: h._replace(request_deserializer=_tolerant(h.request_deserializer)) for m, h in handlers.items()}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)
+
+
+def _status_of(e: Exception) -> tuple[grpc.StatusCode, str]:
+    if isinstance(e, BadInput):
+        return grpc.StatusCode.INVALID_ARGUMENT, e.message
+    if isinstance(e, NotFound):
+        return grpc.StatusCode.NOT_FOUND, str(e)
+    if isinstance(e, TransientError):
+        return grpc.StatusCode.UNAVAILABLE, str(e)
+    return grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}"
+
+
+def _guarded_async(service: str, fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
+    method = fn.__name__
+
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            if isinstance(request, Unparseable):
+                raise _unparseable(request)
+            return await fn(self, request, context)
+        except Exception as e:  # noqa: BLE001 - mapped to a status; a bug answers INTERNAL
+            code, message = _status_of(e)
+            if code is grpc.StatusCode.INTERNAL:
+                log.error("unhandled error", method=method, error=repr(e))
+            await context.abort(code, message)
+        finally:
+            elapsed = time.perf_counter() - start
+            RPC_LATENCY.labels(service, method, code.name).observe(elapsed)
+            RPC_REQUESTS.labels(service, method, code.name).inc()
+
+    wrapper.__name__ = method
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
 def guarded(service: str, fn: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[[Any, grpc.ServicerContext], Any]:
-    """Wrap a unary handler: error mapping + latency metrics."""
+    """Wrap a unary handler (plain or `async`): error mapping + latency metrics."""
+    if inspect.iscoroutinefunction(fn):
+        return _guarded_async(service, fn)
     method = fn.__name__
 
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         start = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
+            if isinstance(request, Unparseable):
+                raise _unparseable(request)
+            if hasattr(request, "__next__"):  # a client stream: each message is checked as it is read
+                request = _checked_stream(request)
             return fn(self, request, context)
         except BadInput as e:
             code = grpc.StatusCode.INVALID_ARGUMENT
@@ -82,47 +194,65 @@ def guard_all(service: str) -> Callable[[type], type]:
     return deco
 
 
-class BearerAuth(grpc.ServerInterceptor):
-    """Requires `authorization: Bearer <token>` on every call except health and reflection."""
+def _denial(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+    def deny(_request: Any, context: grpc.ServicerContext) -> None:
+        context.abort(code, message)
 
-    OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+    return grpc.unary_unary_rpc_method_handler(deny)
 
-    def __init__(self, token: str):
-        self._expected = f"Bearer {token}"
 
-        def deny(_request: Any, context: grpc.ServicerContext) -> None:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+def _check(auth: Authenticator, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+    """None when the call may go on, else a handler that refuses it (the request is never parsed)."""
+    d = auth.decide(details.method, details.invocation_metadata)
+    if d.code == "ok":
+        return None
+    code = grpc.StatusCode.UNAUTHENTICATED if d.code == "unauthenticated" else grpc.StatusCode.PERMISSION_DENIED
+    AUTH_DENIED.labels(d.code).inc()
+    return _denial(code, d.message)
 
-        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+class _SyncAuth(grpc.ServerInterceptor):
+    def __init__(self, auth: Authenticator):
+        self.auth = auth
 
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
-        if handler_call_details.method.startswith(self.OPEN):
-            return continuation(handler_call_details)
-        md = dict(handler_call_details.invocation_metadata or ())
-        if md.get("authorization") != self._expected:
-            return self._deny
-        return continuation(handler_call_details)
+        return _check(self.auth, handler_call_details) or continuation(handler_call_details)
+
+
+class _AsyncAuth(grpc.aio.ServerInterceptor):
+    def __init__(self, auth: Authenticator):
+        self.auth = auth
+
+    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        return _check(self.auth, handler_call_details) or await continuation(handler_call_details)
+
+
+def _options(max_message_bytes: int) -> list[tuple[str, int]]:
+    return [("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 0)]
+
+
+def _reflected(service_names: list[str]) -> list[str]:
+    return [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
 
 
 class GrpcServer:
-    def __init__(self, address: str, service_names: Iterable[str], *, token: str | None = None,
+    def __init__(self, address: str, service_names: Iterable[str], *, auth: Authenticator | None = None,
                  max_workers: int = 16, max_message_bytes: int = 64 * 1024 * 1024):
-        interceptors = [BearerAuth(token)] if token else []
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=interceptors,
-            options=[("grpc.max_receive_message_length", max_message_bytes),
-                     ("grpc.max_send_message_length", max_message_bytes),
-                     ("grpc.so_reuseport", 0)],
-        )
+        interceptors = [_SyncAuth(auth)] if auth else []
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
+                                  interceptors=interceptors, options=_options(max_message_bytes))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.service_names = list(service_names)
-        reflection.enable_server_reflection(
-            [*self.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME], self.server)
+        reflection.enable_server_reflection(_reflected(self.service_names), self.server)
         self.port = self.server.add_insecure_port(address)
         if self.port == 0:
             raise RuntimeError(f"cannot bind gRPC server to {address}")
+
+    def add_servicer(self, add_to_server: Callable[[Any, Any], None], servicer: Any) -> None:
+        register(self.server, *servicer_handlers(add_to_server, servicer))
 
     def start(self) -> GrpcServer:
         self.server.start()
@@ -134,3 +264,56 @@ class GrpcServer:
         """Stop accepting (health NOT_SERVING), drain in-flight calls for `grace` seconds."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait(grace + 1)
+
+
+class AsyncGrpcServer:
+    """`GrpcServer`'s interface over a grpc.aio server running on its own event-loop thread.
+
+    `pool` runs the plain (non-async) handlers; async handlers hand their blocking work to it too
+    (`await loop.run_in_executor(server.pool, ...)`), so there is one bounded set of worker threads.
+    """
+
+    def __init__(self, address: str, service_names: Iterable[str], *, auth: Authenticator | None = None,
+                 max_workers: int = 16, max_message_bytes: int = 64 * 1024 * 1024):
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-aio-loop", daemon=True)
+        self._thread.start()
+        self.pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc-handler")
+        interceptors = [_AsyncAuth(auth)] if auth else []
+
+        async def create() -> grpc.aio.Server:  # the server binds to the loop it is created on
+            return grpc.aio.server(migration_thread_pool=self.pool, interceptors=interceptors,
+                                   options=_options(max_message_bytes))
+
+        self.server = self._run(create())
+        self.health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.service_names = list(service_names)
+        reflection.enable_server_reflection(_reflected(self.service_names), self.server)
+        self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            self.close()
+            raise RuntimeError(f"cannot bind gRPC server to {address}")
+
+    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def add_servicer(self, add_to_server: Callable[[Any, Any], None], servicer: Any) -> None:
+        register(self.server, *servicer_handlers(add_to_server, servicer))
+
+    def start(self) -> AsyncGrpcServer:
+        self._run(self.server.start())
+        for name in ["", *self.service_names]:
+            self._run(self.health.set(name, health_pb2.HealthCheckResponse.SERVING))
+        return self
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting (health NOT_SERVING), drain in-flight calls for `grace` seconds."""
+        self._run(self.health.enter_graceful_shutdown())
+        self._run(self.server.stop(grace), grace + 5)
+        self.close()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.pool.shutdown(wait=False, cancel_futures=True)

@@ -103,7 +103,10 @@ class Settings(BaseSettings):
     # APIs.
     encoder_address: str = "127.0.0.1:50052"
     query_address: str = "127.0.0.1:50051"
-    api_token: SecretStr | None = None  # bearer token; unset = no auth
+    # Who may call this service (shotline.auth): a token file of `identity role sha256:<hex>` lines.
+    # Without one, `api_token` alone is a single shared admin token (local stack); with neither, no auth.
+    api_tokens_file: Path | None = None
+    api_token: SecretStr | None = None  # the credential this service presents to the others
 
     # Video sources.
     allowed_roots: Annotated[list[Path], NoDecode] = []

@@ -8,9 +8,9 @@ messages of the method's request type with hostile values (empty, NUL, 70k-chara
 invalid strings, extreme numbers, NaN).
 
 Property, per call: OK or one of the documented statuses (below), never INTERNAL/UNKNOWN and
-never a hang past the deadline, and the server answers a good request right after. Unparseable
-bytes are the one known gap: Python gRPC answers a request it cannot deserialise with INTERNAL
-before any Shotline code runs (`test_unparseable_request_bytes_are_invalid_argument`, xfail).
+never a hang past the deadline, and the server answers a good request right after. Bytes that are
+not the request message answer INVALID_ARGUMENT (grpcserver parses them; gRPC alone would answer
+INTERNAL before any Shotline code ran).
 """
 
 from __future__ import annotations
@@ -231,10 +231,6 @@ def test_every_method_answers_a_documented_status(channels: dict[str, grpc.Chann
     still_serves(channels, service)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Python gRPC answers a request it cannot deserialise with INTERNAL ('Exception deserializing "
-    "request!') before the servicer runs; the servers would need to take raw bytes and parse in "
-    "grpcserver.py (reserved to the auth/TLS work) to answer INVALID_ARGUMENT"))
 @FUZZ
 @given(data=st.data())
 def test_unparseable_request_bytes_are_invalid_argument(channels: dict[str, grpc.Channel], data: st.DataObject) -> None:
@@ -249,8 +245,8 @@ def test_unparseable_request_bytes_are_invalid_argument(channels: dict[str, grpc
 
     body = data.draw((RAW | wire() | ADVERSARIAL).filter(bad))
     code = call(channels, service, method, streaming, body)
-    still_serves(channels, service)  # whatever it answers, it lives on
-    assert code in DOCUMENTED, f"{method}: {code}"
+    still_serves(channels, service)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, f"{method}: {code}"
 
 
 def test_documented_fuzz_counts(channels: dict[str, grpc.Channel]) -> None:

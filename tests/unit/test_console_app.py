@@ -266,3 +266,30 @@ def test_review_shows_labels_of_replaced_shots_apart(env) -> None:  # type: igno
     # … but listed as "shot replaced", with the uploads before and after.
     assert rows["replaced"] == [{"shot_id": "bikes/7", "value": "positive", "annotator": "ann", "labelled_at_ms": 4,
                                  "old_upload_id": "u-old", "new_upload_id": "u-new", "replaced_at_ms": 9}]
+
+
+def test_people_sign_in_with_their_own_tokens_which_are_forwarded(tmp_path: Path) -> None:
+    from services.console.api import CALLER_TOKEN
+    from shotline.auth import Authenticator, hash_token
+
+    seen: list[str | None] = []
+
+    class Recording(FakeStub):  # type: ignore[misc]
+        def __setattr__(self, name: str, value: object) -> None:
+            if name == "metadata":
+                seen.append(dict(value or ()).get("authorization"))  # type: ignore[call-overload]
+            super().__setattr__(name, value)
+
+    users = Authenticator([("alice", "annotator", hash_token("tok-alice")), ("ads", "reader", hash_token("tok-ads"))], {})
+    api = QueryApi("127.0.0.1:1", token="console-own")
+    api.stub = Recording()  # type: ignore[assignment]
+    app, _ = build_app(api, Media(LocalBlobStore(tmp_path), tmp_path / "p", 2**20), users=users)
+    client = TestClient(app)
+    assert client.get("/api/classifiers/x").status_code == 401
+    assert client.get("/api/classifiers/x", headers={"Authorization": "Bearer console-own"}).status_code == 401
+    assert client.get("/api/classifiers/x", headers={"Authorization": "Bearer tok-ads"}).status_code == 200
+    page = client.get("/", params={"token": "tok-alice"})
+    assert "shotline_console" in page.headers["set-cookie"]
+    assert client.get("/api/classifiers/x").status_code == 200  # alice's cookie
+    assert seen == ["Bearer tok-ads", "Bearer tok-alice"]  # each person's own token reached the API
+    assert CALLER_TOKEN.get() is None

@@ -1,0 +1,128 @@
+"""The query API's grpc.aio server (AsyncGrpcServer + add_to_server) over real gRPC on loopback:
+a cached GetVideoCategories is answered on the event loop even while every pool thread is busy,
+misses and errors keep their status codes, plain handlers and client streams still work in the pool,
+the bearer token is enforced, and health drains on stop."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.query.servicer import QUERY_PERMISSIONS, QueryServicer, add_to_server
+from shotline.auth import Authenticator
+from shotline.grpcserver import AsyncGrpcServer
+from shotline.settings import Settings
+from shotline.v1 import common_pb2, query_pb2, query_pb2_grpc
+
+NAME = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
+
+
+class Registry:
+    """Just the read-model call; `gate` blocks reads (a slow Redis) until set."""
+
+    def __init__(self, docs: dict[str, dict]) -> None:  # type: ignore[type-arg]
+        self.docs, self.reads = docs, []  # type: ignore[var-annotated]
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def video_read_model(self, vid: str):  # type: ignore[no-untyped-def]
+        self.reads.append(vid)
+        self.gate.wait(10)
+        return self.docs.get(vid), {}
+
+    def exists(self, label: str) -> bool:
+        return False
+
+
+def doc(name: str) -> dict:  # type: ignore[type-arg]
+    return {"categories": [{"category_id": name, "name": name, "score": 0.9, "threshold": 0.5, "source": "text"}],
+            "taxonomy_version": "t1", "model_versions": {}, "classified_at_ms": 1}
+
+
+@pytest.fixture()
+def served():  # type: ignore[no-untyped-def]
+    reg = Registry({"a": doc("Arts"), "b": doc("Bikes")})
+    servicer = QueryServicer(Settings(), SimpleNamespace(dims={"joint": 8}), common_pb2.ModelRef(), None, reg, None,
+                             categories_cache_ttl_seconds=60)
+    servicer.categories_cache.active = True  # type: ignore[union-attr]  # what the invalidation consumer sets
+    auth = Authenticator.from_settings(None, "s3cret", QUERY_PERMISSIONS)  # the local stack's shared token
+    server = AsyncGrpcServer("127.0.0.1:0", [NAME], auth=auth, max_workers=2)
+    add_to_server(servicer, server)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    yield SimpleNamespace(reg=reg, server=server, channel=channel, stub=query_pb2_grpc.QueryServiceStub(channel),
+                          auth=[("authorization", "Bearer s3cret")])
+    reg.gate.set()
+    channel.close()
+    server.stop(1)
+
+
+def test_cached_hit_is_served_on_the_loop_while_the_pool_is_blocked(served) -> None:  # type: ignore[no-untyped-def]
+    stub, auth, reg = served.stub, served.auth, served.reg
+    first = stub.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id="a"), metadata=auth, timeout=5)
+    assert [c.name for c in first.categories] == ["Arts"]
+    reg.gate.clear()  # every read from now on blocks: both pool threads get stuck on misses
+    stuck = [stub.GetVideoCategories.future(query_pb2.GetVideoCategoriesRequest(video_id="b"), metadata=auth,
+                                            timeout=10) for _ in range(2)]
+    again = stub.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id="a"), metadata=auth, timeout=2)
+    assert again == first and reg.reads.count("a") == 1
+    reg.gate.set()
+    assert all([c.name for c in f.result().categories] == ["Bikes"] for f in stuck)
+
+
+def test_errors_keep_their_codes(served) -> None:  # type: ignore[no-untyped-def]
+    stub, auth = served.stub, served.auth
+    with pytest.raises(grpc.RpcError) as e:
+        stub.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id="nope"), metadata=auth, timeout=5)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND and "not been classified" in e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        stub.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id=""), metadata=auth, timeout=5)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as e:  # a plain (pool) handler's error mapping
+        stub.GetClassifier(query_pb2.GetClassifierRequest(label="no-such-label"), metadata=auth, timeout=5)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_plain_unary_and_batch_run_in_the_pool(served) -> None:  # type: ignore[no-untyped-def]
+    res = served.stub.BatchGetVideoCategories(
+        query_pb2.BatchGetVideoCategoriesRequest(video_ids=["b", "zz", "a"]), metadata=served.auth, timeout=5)
+    assert [v.video_id for v in res.videos] == ["b", "a"] and list(res.not_found) == ["zz"]
+
+
+def test_client_stream_handler_runs_and_reports_bad_input(served) -> None:  # type: ignore[no-untyped-def]
+    def stream():  # type: ignore[no-untyped-def]
+        yield query_pb2.UploadVideoRequest(chunk=b"bytes before any metadata")
+
+    with pytest.raises(grpc.RpcError) as e:
+        served.stub.UploadVideo(stream(), metadata=served.auth, timeout=5)
+    assert e.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
+
+
+def test_token_is_required_but_health_stays_open_and_drains(served) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as e:
+        served.stub.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id="a"), timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as e:
+        served.stub.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id="a"),
+                                       metadata=[("authorization", "Bearer wrong")], timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    health = health_pb2_grpc.HealthStub(served.channel)
+    assert health.Check(health_pb2.HealthCheckRequest(service=NAME), timeout=5).status == \
+        health_pb2.HealthCheckResponse.SERVING
+
+
+def test_bytes_that_are_not_the_message_are_invalid_argument(served) -> None:  # type: ignore[no-untyped-def]
+    garbage = b"\xff\xff\xff\xff\x0f"  # a truncated varint: no message parses from it
+    for method in ("GetVideoCategories", "GetClassifier"):
+        raw = served.channel.unary_unary(f"/{NAME}/{method}")
+        with pytest.raises(grpc.RpcError) as e:
+            raw(garbage, metadata=served.auth, timeout=5)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "not a valid" in e.value.details()
+    upload = served.channel.stream_unary(f"/{NAME}/UploadVideo")
+    with pytest.raises(grpc.RpcError) as e:
+        upload(iter([garbage]), metadata=served.auth, timeout=5)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
