@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 import threading
-from contextvars import ContextVar
 import time
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote
 
 import grpc
 
 from services.console import metrics
+from shotline import tls
+from shotline.settings import Settings
 from shotline.v1 import common_pb2, events_pb2, query_pb2, query_pb2_grpc
 
 FEEDS = {
@@ -112,8 +114,8 @@ CALLER_TOKEN: ContextVar[str | None] = ContextVar("caller_token", default=None)
 
 class QueryApi:
     def __init__(self, address: str, token: str | None = None, timeout_s: float = 30.0,
-                 channel: grpc.Channel | None = None):
-        self.channel = channel or grpc.insecure_channel(address, options=[
+                 channel: grpc.Channel | None = None, settings: Settings | None = None):
+        self.channel = channel or tls.channel(address, settings or Settings(), options=[
             ("grpc.max_send_message_length", 40 * 1024 * 1024),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024)])
         self.stub = query_pb2_grpc.QueryServiceStub(self.channel)

@@ -28,7 +28,7 @@ def main() -> None:
     logs.configure(s.log_level, s.log_json, SERVICE)
     log = logs.get(SERVICE)
     api = QueryApi(s.query_address, s.api_token.get_secret_value() if s.api_token else None,
-                   s.console_rpc_timeout_seconds)
+                   s.console_rpc_timeout_seconds, settings=s)
     media = Media(open_blob_store(s), s.console_preview_dir, s.console_preview_cache_bytes, s.console_ffmpeg)
     token = s.console_token.get_secret_value() if s.console_token else None
     # With a token file, people sign in with their own API tokens (their role applies, their name on labels).

@@ -7,7 +7,7 @@ from pydantic import Field
 from services.encoder.api import ENCODER_PERMISSIONS, EncoderServicer, OnlineLimits, online_sources
 from services.encoder.embedding import ShotEncoder
 from services.encoder.handler import SERVICE, EmbedHandler
-from shotline import logs, topics
+from shotline import logs, tls, topics
 from shotline.auth import Authenticator
 from shotline.blobstore import open_blob_store
 from shotline.grpcserver import GrpcServer
@@ -34,7 +34,8 @@ def main() -> None:
     encoder = ShotEncoder(model, blobs)
     server = GrpcServer(f"{s.encoder_address}", [encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name],
                         auth=Authenticator.from_settings(s.api_tokens_file, s.api_token.get_secret_value()
-                                                         if s.api_token else None, ENCODER_PERMISSIONS))
+                                                         if s.api_token else None, ENCODER_PERMISSIONS),
+                        credentials=tls.server_credentials(s))
     server.add_servicer(encoder_pb2_grpc.add_EncoderServiceServicer_to_server,
                         EncoderServicer(encoder, online_sources(s, blobs), OnlineLimits.from_settings(s)))
     server.start()

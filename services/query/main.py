@@ -12,7 +12,7 @@ from pydantic import Field
 
 from services.query.categories_cache import Invalidator
 from services.query.servicer import QUERY_PERMISSIONS, QueryServicer, add_to_server
-from shotline import logs, stores, topics
+from shotline import logs, stores, tls, topics
 from shotline.auth import Authenticator
 from shotline.blobstore import open_blob_store
 from shotline.encoder_client import EncoderClient
@@ -66,7 +66,8 @@ def main() -> None:
             s.topic(topics.MODELS_DEPLOYED): lambda key, value: cache.clear("deploy"),
         }, client_id=f"query-cache-{os.getpid()}").start()
     name = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
-    server = AsyncGrpcServer(s.query_address, [name], auth=servicer.auth, max_workers=s.grpc_workers)
+    server = AsyncGrpcServer(s.query_address, [name], auth=servicer.auth, credentials=tls.server_credentials(s),
+                             max_workers=s.grpc_workers)
     add_to_server(servicer, server)
     gc.freeze()  # start-up objects leave the collector's generations: shorter pauses on the hot path
     server.start()

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shotline import tls
 from shotline.cli import app
 from shotline.settings import Settings
 from shotline.v1 import events_pb2, query_pb2, query_pb2_grpc
@@ -21,7 +22,7 @@ FEEDS = {"top_positive": query_pb2.FEED_KIND_TOP_POSITIVE, "top_negative": query
 
 def _stub() -> tuple[query_pb2_grpc.QueryServiceStub, list[tuple[str, str]]]:
     s = Settings()
-    channel = grpc.insecure_channel(s.query_address)
+    channel = tls.channel(s.query_address, s)
     md = [("authorization", f"Bearer {s.api_token.get_secret_value()}")] if s.api_token else []
     return query_pb2_grpc.QueryServiceStub(channel), md
 

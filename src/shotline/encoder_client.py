@@ -6,6 +6,7 @@ import grpc
 import numpy as np
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
+from shotline import tls
 from shotline.errors import BadInput, TransientError
 from shotline.index import ShotIndex
 from shotline.settings import Settings
@@ -23,7 +24,7 @@ def vectors(v: events_pb2.ShotEmbedding) -> dict[str, np.ndarray]:
 
 class EncoderClient:
     def __init__(self, settings: Settings, timeout: float = 30.0):
-        self.channel = grpc.insecure_channel(settings.encoder_address, options=[
+        self.channel = tls.channel(settings.encoder_address, settings, options=[
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.max_send_message_length", 64 * 1024 * 1024)])
         self.stub = encoder_pb2_grpc.EncoderServiceStub(self.channel)

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     # Without one, `api_token` alone is a single shared admin token (local stack); with neither, no auth.
     api_tokens_file: Path | None = None
     api_token: SecretStr | None = None  # the credential this service presents to the others
+    # TLS (shotline.tls): this service's certificate (server, and client for mTLS); clients of a
+    # service whose TLS CA is set; a client CA makes the servers require client certificates.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    tls_ca_file: Path | None = None
 
     # Video sources.
     allowed_roots: Annotated[list[Path], NoDecode] = []

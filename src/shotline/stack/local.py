@@ -33,7 +33,8 @@ log = logs.get("shotline.stack")
 SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query", "console", "scorer")
 # Settings a user exports for `stack up` that the services must see too.
 PASSTHROUGH = ("SHOTLINE_MODEL_DIR", "SHOTLINE_MODEL_BUNDLE", "SHOTLINE_ORT_PROVIDERS", "SHOTLINE_API_TOKEN",
-               "SHOTLINE_API_TOKENS_FILE",
+               "SHOTLINE_API_TOKENS_FILE", "SHOTLINE_TLS_CERT_FILE", "SHOTLINE_TLS_KEY_FILE", "SHOTLINE_TLS_CA_FILE",
+               "SHOTLINE_TLS_CLIENT_CA_FILE",
                "SHOTLINE_LOG_LEVEL", "SHOTLINE_LOG_JSON", "SHOTLINE_INDEX_TYPE", "SHOTLINE_GRPC_WORKERS", "MILVUS_TOKEN",
                # the blob store: every service must see the same one as `shotline upload`
                "SHOTLINE_BLOB_ROOT", "SHOTLINE_BLOB_URL", "SHOTLINE_S3_ENDPOINT_URL", "SHOTLINE_S3_REGION",
