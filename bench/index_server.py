@@ -12,7 +12,7 @@ the in-process prompt encoding to each call (what SearchText costs before its ow
 The server is started from its own venv (installed on first use) on a free block of ports in a
 temp dir, and stopped after. 1M x 384 HNSW (M 16, efConstruction 100) builds in ~15 min here.
 
-Run: ``python -m bench.index_server [--n 200000] [--index-types HNSW,IVF_FLAT] [--ef 64,128,256,512]``
+Run: ``python -m bench.index_server [--n 200000] [--index-types HNSW,IVF_FLAT] [--ef 64,128,256,512,1024]``
 (PYTHONPATH=src:.). Writes ``bench/results/index_server.json`` (figures of other sizes are kept).
 """
 
@@ -174,7 +174,7 @@ def main() -> list[dict]:
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--M", type=int, default=16)
     ap.add_argument("--ef-construction", type=int, default=100)
-    ap.add_argument("--ef", default="64,128,256,512", help="comma-separated search ef values")
+    ap.add_argument("--ef", default="64,128,256,512,1024", help="comma-separated search ef values")
     ap.add_argument("--index-types", default="HNSW,IVF_FLAT")
     ap.add_argument("--nlist", type=int, default=0, help="IVF_FLAT nlist; default ~4*sqrt(n) rounded to 2^k")
     ap.add_argument("--nprobe", default="32,128,256")
