@@ -73,6 +73,7 @@ class BoundaryDetector:
         self._mean_luma: dict[int, float] = {}
         self._black: dict[int, bool] = {}
         self._tiny: dict[int, np.ndarray] = {}  # the 16x9 YUV image of recent frames
+        self._real: dict[int, bool] = {}  # False: an interpolated (not decoded) frame
         self._hist: dict[int, np.ndarray] = {}
         self._flash_from: dict[int, int] = {}  # flash cut frame -> the cut that began the flash
         self.last_score = 0.0  # cut score of the newest frame (vs the one before it)
@@ -85,9 +86,13 @@ class BoundaryDetector:
         self.lag = 3 * self.k + 2 * config.dissolve_merge_gap + self.w + 2
 
     # --- input -------------------------------------------------------------------------
-    def push(self, yuv: np.ndarray) -> list[Boundary]:
+    def push(self, yuv: np.ndarray, real: bool = True) -> list[Boundary]:
+        """Add the next frame. ``real=False``: a frame that was not decoded, its thumbnail a mix
+        of the decoded frames around it (coarse-to-fine decoding): such a frame is a blend of
+        its neighbours by construction, so it is never itself tested as one."""
         luma, hist = frame_features(yuv)
         i = self.n
+        self._real[i] = real
         self.n += 1
         if self._prev_hist is None:
             self._score[i] = 0.0
@@ -161,7 +166,7 @@ class BoundaryDetector:
     def _blend_evidence(self, t: int) -> None:
         """Is frame ``t`` (the middle of the window) a blend of the frames k before and after,
         at any step k? Extends or opens the gradual run; closes it after a gap."""
-        if t < 1 or len(self._small) < 2 * self.k + 1:
+        if t < 1 or len(self._small) < 2 * self.k + 1 or not self._real.get(t, True):
             return
         mid = self._small[self.k]
         # Hysteresis: an open run is extended by weaker evidence than it takes to open one.
@@ -303,5 +308,5 @@ class BoundaryDetector:
         return out
 
     def _forget(self, before: int) -> None:
-        for d in (self._score, self._mean_luma, self._hist, self._black, self._tiny):
+        for d in (self._score, self._mean_luma, self._hist, self._black, self._tiny, self._real):
             d.pop(before, None)

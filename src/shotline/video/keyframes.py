@@ -48,14 +48,17 @@ class KeyframeSampler:
             else config.keyframes_per_shot
         )
         self.capacity = max(8, 2 * most + 2) + lag // self.stride + 1
-        self.level = 0  # old candidates sit on a grid of stride * 2**level frames
+        self.level = 0  # old candidates sit in every 2**level-th cell of ``stride`` frames
         self.candidates: list[Candidate] = []
+        self._cell = -1  # cell of the newest candidate
 
     def wants(self, frame: int) -> bool:
-        """Whether frame number ``frame`` should be offered as a candidate."""
-        return frame % self.stride == 0
+        """Whether frame number ``frame`` should be offered as a candidate: the first frame
+        offered in its cell of ``stride`` frames (every ``stride``-th frame when all are)."""
+        return frame // self.stride > self._cell
 
     def add(self, frame: int, ms: int, image: Any) -> None:
+        self._cell = frame // self.stride
         self.candidates.append(Candidate(frame, ms, image))
         self._thin(frame)
         while len(self.candidates) > self.capacity:
@@ -68,9 +71,10 @@ class KeyframeSampler:
 
     def _thin(self, newest: int) -> None:
         """Keep the recent (still undecided) frames, and older ones on the current grid."""
-        grid = self.stride << self.level
+        grid = 1 << self.level
         self.candidates = [
-            c for c in self.candidates if c.frame >= newest - self.lag or c.frame % grid == 0
+            c for c in self.candidates
+            if c.frame >= newest - self.lag or (c.frame // self.stride) % grid == 0
         ]
 
     def count_for(self, n_frames: int) -> int:
@@ -87,7 +91,8 @@ class KeyframeSampler:
         self.level = 0
         fallback = [c for c in self.pinned if start <= c.frame < end]
         self.pinned = deque((c for c in self.pinned if c.frame >= end), maxlen=self.pinned.maxlen)
-        mine = mine or fallback
+        if len(mine) < self.count_for(end - start):  # a short shot (or sparse decoding)
+            mine = sorted(mine + [c for c in fallback if c not in mine], key=lambda c: c.frame)
         if not mine:
             return []
         inner = [c for c in mine if inner_start <= c.frame < inner_end] or mine

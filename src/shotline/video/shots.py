@@ -6,10 +6,12 @@ thumbnail for the boundary detector, and converts only the chosen keyframes to R
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import av
 import numpy as np
@@ -17,9 +19,13 @@ import numpy as np
 from shotline.errors import BadInput
 from shotline.video.config import SegmenterConfig
 from shotline.video.decode import (
+    CoarseUnsupported,
     DecodeOutcome,
+    Picture,
     StreamInfo,
     check_file,
+    coarse_supported,
+    coarse_to_fine,
     decode_frames,
     open_container,
     probe,
@@ -149,6 +155,27 @@ def segment_video(
     config = config or SegmenterConfig()
     file = check_file(path, config)
     t0 = time.perf_counter()
+    try:
+        result = _segment(file, config, coarse=True)
+    except CoarseUnsupported:  # timestamps that cannot place skipped frames: decode them all
+        result = _segment(file, config, coarse=False)
+    result.decode_seconds = time.perf_counter() - t0
+    return result
+
+
+def _pictures(container: av.container.InputContainer, file: Path, config: SegmenterConfig,
+              outcome: DecodeOutcome, coarse: bool) -> Iterator[Picture]:
+    thumb: Callable[[av.VideoFrame], np.ndarray] = functools.partial(
+        thumbnail, width=config.detect_width, height=config.detect_height)
+    if coarse and coarse_supported(container, config):
+        yield from coarse_to_fine(container, file, config, outcome, thumb)
+        return
+    for i, frame in enumerate(decode_frames(container, config, outcome)):
+        pts = frame.pts if frame.pts is not None else frame.dts
+        yield Picture(i, pts, thumb(frame), frame)
+
+
+def _segment(file: Path, config: SegmenterConfig, coarse: bool) -> SegmentResult:
     with open_container(file) as container:
         info = probe(container, config)
         detector = BoundaryDetector(config, info.fps)
@@ -165,20 +192,19 @@ def segment_video(
         frame_ms: list[int] = []  # one int per frame: small even for hours of video
         last_pts: int | None = None
         try:
-            for i, frame in enumerate(decode_frames(container, config, outcome)):
-                pts = frame.pts if frame.pts is not None else frame.dts
+            for pic in _pictures(container, file, config, outcome, coarse):
+                i, pts, frame = pic.index, pic.pts, pic.frame
                 ms = _ms(pts, info, i)
                 if frame_ms and ms < frame_ms[-1]:
                     ms = frame_ms[-1]  # broken timestamps: keep time monotonic
                 frame_ms.append(ms)
                 last_pts = pts
-                small = thumbnail(frame, config.detect_width, config.detect_height)
-                wanted = sampler.wants(i)
+                wanted = frame is not None and sampler.wants(i)
                 if wanted:
                     sampler.add(i, ms, frame)
-                for b in detector.push(small):
+                for b in detector.push(pic.small, frame is not None):
                     builder.boundary(b)
-                if not wanted and detector.last_score >= config.flash_cut_min_score:
+                if frame is not None and not wanted and detector.last_score >= config.cut_min_score:
                     sampler.pin(i, ms, frame)  # may start a shot too short for the grid
         except av.error.FFmpegError as exc:  # conversion failures on broken frames
             raise BadInput("decode_error", str(exc)) from exc
@@ -207,7 +233,7 @@ def segment_video(
         width=info.width,
         height=info.height,
         codec=info.codec,
-        decode_seconds=time.perf_counter() - t0,
+        decode_seconds=0.0,
         truncated=outcome.truncated,
         keyframe_frames=builder.keyframe_frames,
         merged_fragments=builder.merged,
