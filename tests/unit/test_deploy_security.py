@@ -115,6 +115,22 @@ def test_api_token_is_generated_per_overlay_and_referenced() -> None:
             refs = {e["secretRef"]["name"] for e in dep["spec"]["template"]["spec"]["containers"][0]["envFrom"] if "secretRef" in e}
             assert (secret["metadata"]["name"] in refs) == (name in {"query", "encoder", "console", "scorer", "trainer"}), name
     assert tokens["dev"] != tokens["prod"]
+    # the token file (hashes only) is mounted where SHOTLINE_API_TOKENS_FILE points, by the three
+    # services that check callers; the admin's plaintext token is in no Secret
+    secrets_dir = validate.DEPLOY / "k8s" / "overlays" / "dev" / "secrets"
+    admin = (secrets_dir / "admin-token").read_text().strip()
+    file_secret = next(o for o in rendered("dev") if o["kind"] == "Secret" and o["metadata"]["name"].startswith("shotline-token-file"))
+    lines = validate._secret_values(file_secret)["tokens"].splitlines()
+    assert {tuple(line.split()[:2]) for line in lines if not line.startswith("#")} == {
+        ("shotline-services", "service"), ("admin", "admin")}
+    assert all(admin not in str(o) for o in rendered("dev"))
+    for dep in (o for o in rendered("dev") if o["kind"] == "Deployment"):
+        spec = dep["spec"]["template"]["spec"]
+        mounted = {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
+        env = {e["name"]: e.get("value") for e in spec["containers"][0].get("env", [])}
+        checks_callers = dep["metadata"]["name"] in {"shotline-query", "shotline-encoder", "shotline-console"}
+        assert (file_secret["metadata"]["name"] in mounted) == checks_callers, dep["metadata"]["name"]
+        assert (env.get("SHOTLINE_API_TOKENS_FILE") == "/etc/shotline/tokens/tokens") == checks_callers
     for o in rendered("dev"):  # no change-me anywhere in what is applied
         assert "change-me" not in str(o).lower()
 
