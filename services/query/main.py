@@ -11,6 +11,7 @@ from kafka import KafkaProducer
 from pydantic import Field
 
 from services.query.categories_cache import Invalidator
+from services.query.recall_probe import RecallProbe
 from services.query.servicer import QUERY_PERMISSIONS, QueryServicer, add_to_server
 from shotline import logs, stores, tls, topics
 from shotline.auth import Authenticator
@@ -36,6 +37,10 @@ class QuerySettings(Settings):
     # a not-yet-complete video's classifier scores); categories are evicted by videos.classified at
     # once, an auto deploy's rescore by models.deployed. 0 turns the cache off: every call reads Redis.
     category_cache_ttl_seconds: float = Field(60.0, ge=0, le=3600)
+    # Recall probe (recall_probe.py): every N s a sample of recent unfiltered queries is re-run through
+    # the deployed search and by brute force -> shotline_query_search_recall_ratio{kind}. 0 turns it off.
+    recall_probe_interval_seconds: float = Field(1800.0, ge=0)
+    recall_probe_sample_size: int = Field(16, ge=1, le=256)
 
 
 def main() -> None:
@@ -53,6 +58,12 @@ def main() -> None:
     servicer = QueryServicer(s, index, info.model, encoder, stores.registry(s), producer, auth=auth,
                              blobs=open_blob_store(s), max_upload_bytes=s.max_upload_bytes,
                              categories_cache_ttl_seconds=s.category_cache_ttl_seconds)
+    probe = None
+    if s.recall_probe_interval_seconds > 0:
+        probe = RecallProbe(index, heads={"text": "joint", "shot": servicer.similar_head},
+                            interval_seconds=s.recall_probe_interval_seconds, sample_size=s.recall_probe_sample_size,
+                            consistency_level=s.search_consistency).start()
+        servicer.recall_probe = probe
     invalidator = None
     if servicer.categories_cache is not None:
         cache = servicer.categories_cache
@@ -81,6 +92,8 @@ def main() -> None:
     log.info("draining")
     state.ready = False
     server.stop(s.grpc_grace_seconds)
+    if probe is not None:
+        probe.stop()
     if invalidator is not None:
         invalidator.stop()
     producer.close(timeout=5)
