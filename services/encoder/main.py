@@ -35,7 +35,7 @@ def main() -> None:
     server = GrpcServer(f"{s.encoder_address}", [encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name],
                         auth=Authenticator.from_settings(s.api_tokens_file, s.api_token.get_secret_value()
                                                          if s.api_token else None, ENCODER_PERMISSIONS),
-                        credentials=tls.server_credentials(s))
+                        credentials=tls.server_credentials(s), reflect=s.grpc_reflection)
     server.add_servicer(encoder_pb2_grpc.add_EncoderServiceServicer_to_server,
                         EncoderServicer(encoder, online_sources(s, blobs), OnlineLimits.from_settings(s)))
     server.start()

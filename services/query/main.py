@@ -78,7 +78,7 @@ def main() -> None:
         }, client_id=f"query-cache-{os.getpid()}").start()
     name = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
     server = AsyncGrpcServer(s.query_address, [name], auth=servicer.auth, credentials=tls.server_credentials(s),
-                             max_workers=s.grpc_workers)
+                             reflect=s.grpc_reflection, max_workers=s.grpc_workers)
     add_to_server(servicer, server)
     gc.freeze()  # start-up objects leave the collector's generations: shorter pauses on the hot path
     server.start()

@@ -239,7 +239,7 @@ def _reflected(service_names: list[str]) -> list[str]:
 
 class GrpcServer:
     def __init__(self, address: str, service_names: Iterable[str], *, auth: Authenticator | None = None,
-                 credentials: grpc.ServerCredentials | None = None,
+                 credentials: grpc.ServerCredentials | None = None, reflect: bool = True,
                  max_workers: int = 16, max_message_bytes: int = 64 * 1024 * 1024):
         interceptors = [_SyncAuth(auth)] if auth else []
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
@@ -247,7 +247,8 @@ class GrpcServer:
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.service_names = list(service_names)
-        reflection.enable_server_reflection(_reflected(self.service_names), self.server)
+        if reflect:
+            reflection.enable_server_reflection(_reflected(self.service_names), self.server)
         self.port = (self.server.add_secure_port(address, credentials) if credentials
                      else self.server.add_insecure_port(address))
         if self.port == 0:
@@ -276,7 +277,7 @@ class AsyncGrpcServer:
     """
 
     def __init__(self, address: str, service_names: Iterable[str], *, auth: Authenticator | None = None,
-                 credentials: grpc.ServerCredentials | None = None,
+                 credentials: grpc.ServerCredentials | None = None, reflect: bool = True,
                  max_workers: int = 16, max_message_bytes: int = 64 * 1024 * 1024):
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-aio-loop", daemon=True)
@@ -292,7 +293,8 @@ class AsyncGrpcServer:
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.service_names = list(service_names)
-        reflection.enable_server_reflection(_reflected(self.service_names), self.server)
+        if reflect:
+            reflection.enable_server_reflection(_reflected(self.service_names), self.server)
         self.port = (self.server.add_secure_port(address, credentials) if credentials
                      else self.server.add_insecure_port(address))
         if self.port == 0:

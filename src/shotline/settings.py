@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     # TLS (shotline.tls): this service's certificate (server, and client for mTLS); clients of a
     # service whose TLS CA is set; a client CA makes the servers require client certificates.
     tls_cert_file: Path | None = None
+    grpc_reflection: bool = True  # server reflection (grpcurl without protos); prod overlays turn it off
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
     tls_ca_file: Path | None = None

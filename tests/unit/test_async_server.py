@@ -126,3 +126,24 @@ def test_bytes_that_are_not_the_message_are_invalid_argument(served) -> None:  #
     with pytest.raises(grpc.RpcError) as e:
         upload(iter([garbage]), metadata=served.auth, timeout=5)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_reflection_can_be_turned_off() -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    def services(reflect: bool) -> str:
+        server = AsyncGrpcServer("127.0.0.1:0", [NAME], reflect=reflect, max_workers=1).start()
+        ch = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        try:
+            stub = reflection_pb2_grpc.ServerReflectionStub(ch)
+            res = next(iter(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+                                                      timeout=5)))
+            return ",".join(s.name for s in res.list_services_response.service)
+        except grpc.RpcError as e:
+            return e.code().name
+        finally:
+            ch.close()
+            server.stop(1)
+
+    assert NAME in services(True)
+    assert services(False) == "UNIMPLEMENTED"
