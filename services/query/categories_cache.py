@@ -47,7 +47,6 @@ CONSUMER_UP = Gauge("shotline_query_category_cache_consumer_up_ratio",
 _HIT, _MISS, _BYPASS = CACHE_CALLS.labels("hit"), CACHE_CALLS.labels("miss"), CACHE_CALLS.labels("bypass")
 
 MAX_TRACKED_INVALIDATIONS = 100_000
-MISSING = object()  # `peek`: no fresh entry (distinct from a cached None: "not classified")
 
 
 class CategoriesCache:
@@ -71,17 +70,6 @@ class CategoriesCache:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    def peek(self, video_id: str) -> Any:
-        """A fresh entry's value, counted as a hit, or MISSING (counted by the `get` that follows).
-        Lock-free and never loads: the event loop answers hits with it and sends misses to `get`
-        on a thread."""
-        if self.active:
-            e = self._entries.get(video_id)
-            if e is not None and e[0] > self._clock():
-                _HIT.inc()
-                return e[1]
-        return MISSING
 
     def get(self, video_id: str) -> Any:
         now = self._clock()

@@ -17,7 +17,7 @@ from shotline import logs, stores, tls, topics
 from shotline.auth import Authenticator
 from shotline.blobstore import open_blob_store
 from shotline.encoder_client import EncoderClient
-from shotline.grpcserver import AsyncGrpcServer
+from shotline.grpcserver import GrpcServer
 from shotline.health import HealthServer, HealthState
 from shotline.settings import Settings
 from shotline.v1 import events_pb2, query_pb2
@@ -77,9 +77,9 @@ def main() -> None:
             s.topic(topics.MODELS_DEPLOYED): lambda key, value: cache.clear("deploy"),
         }, client_id=f"query-cache-{os.getpid()}").start()
     name = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
-    server = AsyncGrpcServer(s.query_address, [name], auth=servicer.auth, credentials=tls.server_credentials(s),
-                             reflect=s.grpc_reflection, max_workers=s.grpc_workers)
-    add_to_server(servicer, server)
+    server = GrpcServer(s.query_address, [name], auth=servicer.auth, credentials=tls.server_credentials(s),
+                        reflect=s.grpc_reflection, max_workers=s.grpc_workers)
+    add_to_server(servicer, server.server)
     gc.freeze()  # start-up objects leave the collector's generations: shorter pauses on the hot path
     server.start()
     state.ready, state.detail = True, f"serving gRPC on {s.query_address}"

@@ -9,14 +9,13 @@ encoder call.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import OrderedDict
 
 import grpc
 import numpy as np
 
-from services.query.categories_cache import MISSING, CategoriesCache
+from services.query.categories_cache import CategoriesCache
 from services.query.recall_probe import RecallProbe
 from services.query.uploads import Uploads
 from services.query.validation import (
@@ -36,7 +35,7 @@ from shotline.blobstore import BlobStore
 from shotline.encoder_client import EncoderClient, vectors
 from shotline.errors import BadInput
 from shotline.events import new_meta, parse_shot_id, shot_id
-from shotline.grpcserver import AsyncGrpcServer, NotFound, guard_all, guarded, register, servicer_handlers
+from shotline.grpcserver import NotFound, guard_all, guarded, register, servicer_handlers
 from shotline.index import Hit, ShotIndex
 from shotline.learning.metrics import platt_probability
 from shotline.registry import FEED_KINDS, Registry
@@ -414,32 +413,21 @@ def _nan(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
 
-def add_to_server(servicer: QueryServicer, server: AsyncGrpcServer) -> None:
-    """`add_QueryServiceServicer_to_server`, except that GetVideoCategories is an async handler that
-    answers a cache hit on the event loop with the cached response bytes — no thread hop, no protobuf
-    build or serialization per call — and sends a miss (a Redis read) to the server's thread pool."""
-
+def add_to_server(servicer: QueryServicer, server: grpc.Server) -> None:
+    """`add_QueryServiceServicer_to_server` (with tolerant request parsing), except that
+    GetVideoCategories answers with the cached response bytes: no protobuf build or serialization
+    per call."""
     name, handlers = servicer_handlers(query_pb2_grpc.add_QueryServiceServicer_to_server, servicer)
-    pool = server.pool
 
-    async def GetVideoCategories(self: QueryServicer, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
-        video_id = check_video_id(request.video_id)
-        built = self.categories_cache.peek(video_id) if self.categories_cache is not None else MISSING
-        if built is MISSING:
-            built = await asyncio.get_running_loop().run_in_executor(pool, self._read_model, video_id)
-        if built is None:
-            raise NotFound(f"video {video_id} has not been classified")
-        return built[1]
+    def GetVideoCategories(self: QueryServicer, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+        return self._categories(check_video_id(request.video_id))[1]
 
     fn = guarded("query", GetVideoCategories)  # same metrics and error mapping as the other methods
-
-    async def handle(request, context):  # type: ignore[no-untyped-def]  # a coroutine function: runs on the loop
-        return await fn(servicer, request, context)
-
     handlers["GetVideoCategories"] = grpc.unary_unary_rpc_method_handler(
-        handle, request_deserializer=query_pb2.GetVideoCategoriesRequest.FromString,
+        lambda request, context: fn(servicer, request, context),
+        request_deserializer=query_pb2.GetVideoCategoriesRequest.FromString,
         response_serializer=_passthrough)
-    register(server.server, name, handlers)
+    register(server, name, handlers)
 
 
 def _passthrough(raw: bytes) -> bytes:

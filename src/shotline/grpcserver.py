@@ -5,27 +5,17 @@ each method into one latency histogram, maps `BadInput` to INVALID_ARGUMENT and 
 NOT_FOUND with the error's message, checks bearer tokens and their roles (`shotline.auth`; off
 when the service has none), and drains on shutdown:
 health goes NOT_SERVING first, then `server.stop(grace)` lets in-flight calls finish.
-
-Two servers: `GrpcServer` (a thread pool; the encoder, whose calls are long and CPU-bound) and
-`AsyncGrpcServer` (grpc.aio on an event-loop thread; the query API). On the aio server an `async`
-handler runs on the loop itself — no hand-off to a pool thread and back, which under one GIL is
-what dominated the ad-serving hot path's tail — while plain handlers run in its thread pool, as on
-`GrpcServer`, unchanged.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from concurrent import futures
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_health.v1 import _async as health_aio
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram
 
@@ -119,35 +109,8 @@ def _status_of(e: Exception) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}"
 
 
-def _guarded_async(service: str, fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
-    method = fn.__name__
-
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        start = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
-            if isinstance(request, Unparseable):
-                raise _unparseable(request)
-            return await fn(self, request, context)
-        except Exception as e:  # noqa: BLE001 - mapped to a status; a bug answers INTERNAL
-            code, message = _status_of(e)
-            if code is grpc.StatusCode.INTERNAL:
-                log.error("unhandled error", method=method, error=repr(e))
-            await context.abort(code, message)
-        finally:
-            elapsed = time.perf_counter() - start
-            RPC_LATENCY.labels(service, method, code.name).observe(elapsed)
-            RPC_REQUESTS.labels(service, method, code.name).inc()
-
-    wrapper.__name__ = method
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
 def guarded(service: str, fn: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[[Any, grpc.ServicerContext], Any]:
-    """Wrap a unary handler (plain or `async`): error mapping + latency metrics."""
-    if inspect.iscoroutinefunction(fn):
-        return _guarded_async(service, fn)
+    """Wrap a handler: error mapping + latency metrics."""
     method = fn.__name__
 
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
@@ -219,14 +182,6 @@ class _SyncAuth(grpc.ServerInterceptor):
         return _check(self.auth, handler_call_details) or continuation(handler_call_details)
 
 
-class _AsyncAuth(grpc.aio.ServerInterceptor):
-    def __init__(self, auth: Authenticator):
-        self.auth = auth
-
-    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
-        return _check(self.auth, handler_call_details) or await continuation(handler_call_details)
-
-
 def _options(max_message_bytes: int) -> list[tuple[str, int]]:
     return [("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -268,58 +223,3 @@ class GrpcServer:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait(grace + 1)
 
-
-class AsyncGrpcServer:
-    """`GrpcServer`'s interface over a grpc.aio server running on its own event-loop thread.
-
-    `pool` runs the plain (non-async) handlers; async handlers hand their blocking work to it too
-    (`await loop.run_in_executor(server.pool, ...)`), so there is one bounded set of worker threads.
-    """
-
-    def __init__(self, address: str, service_names: Iterable[str], *, auth: Authenticator | None = None,
-                 credentials: grpc.ServerCredentials | None = None, reflect: bool = True,
-                 max_workers: int = 16, max_message_bytes: int = 64 * 1024 * 1024):
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-aio-loop", daemon=True)
-        self._thread.start()
-        self.pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc-handler")
-        interceptors = [_AsyncAuth(auth)] if auth else []
-
-        async def create() -> grpc.aio.Server:  # the server binds to the loop it is created on
-            return grpc.aio.server(migration_thread_pool=self.pool, interceptors=interceptors,
-                                   options=_options(max_message_bytes))
-
-        self.server = self._run(create())
-        self.health = health_aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self.service_names = list(service_names)
-        if reflect:
-            reflection.enable_server_reflection(_reflected(self.service_names), self.server)
-        self.port = (self.server.add_secure_port(address, credentials) if credentials
-                     else self.server.add_insecure_port(address))
-        if self.port == 0:
-            self.close()
-            raise RuntimeError(f"cannot bind gRPC server to {address}")
-
-    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def add_servicer(self, add_to_server: Callable[[Any, Any], None], servicer: Any) -> None:
-        register(self.server, *servicer_handlers(add_to_server, servicer))
-
-    def start(self) -> AsyncGrpcServer:
-        self._run(self.server.start())
-        for name in ["", *self.service_names]:
-            self._run(self.health.set(name, health_pb2.HealthCheckResponse.SERVING))
-        return self
-
-    def stop(self, grace: float = 10.0) -> None:
-        """Stop accepting (health NOT_SERVING), drain in-flight calls for `grace` seconds."""
-        self._run(self.health.enter_graceful_shutdown())
-        self._run(self.server.stop(grace), grace + 5)
-        self.close()
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
-        self.pool.shutdown(wait=False, cancel_futures=True)

@@ -16,7 +16,7 @@ import pytest
 
 from services.query.servicer import QUERY_PERMISSIONS, QueryServicer, add_to_server
 from shotline.auth import Authenticator, TokenFileError, hash_token, parse_token_file
-from shotline.grpcserver import AsyncGrpcServer
+from shotline.grpcserver import GrpcServer
 from shotline.settings import Settings
 from shotline.v1 import common_pb2, events_pb2, query_pb2, query_pb2_grpc
 
@@ -52,8 +52,8 @@ def api(tmp_path: Path):  # type: ignore[no-untyped-def]
     auth = Authenticator.from_settings(f, None, QUERY_PERMISSIONS)
     servicer = QueryServicer(Settings(), SimpleNamespace(dims={"joint": 8}), common_pb2.ModelRef(), None, Registry(),
                              producer, auth=auth)
-    server = AsyncGrpcServer("127.0.0.1:0", [NAME], auth=auth, max_workers=2)
-    add_to_server(servicer, server)
+    server = GrpcServer("127.0.0.1:0", [NAME], auth=auth, max_workers=2)
+    add_to_server(servicer, server.server)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     yield SimpleNamespace(stub=query_pb2_grpc.QueryServiceStub(channel), producer=producer, file=f)

@@ -13,7 +13,7 @@ import pytest
 
 from services.query.servicer import QueryServicer, add_to_server
 from shotline import tls
-from shotline.grpcserver import AsyncGrpcServer
+from shotline.grpcserver import GrpcServer
 from shotline.settings import Settings
 from shotline.v1 import common_pb2, query_pb2, query_pb2_grpc
 
@@ -33,12 +33,12 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def _serve(server_settings: Settings) -> AsyncGrpcServer:
+def _serve(server_settings: Settings) -> GrpcServer:
     servicer = QueryServicer(Settings(), SimpleNamespace(dims={"joint": 8}), common_pb2.ModelRef(), None, Registry(),
                              None)
-    server = AsyncGrpcServer("localhost:0", [NAME], credentials=tls.server_credentials(server_settings),
+    server = GrpcServer("localhost:0", [NAME], credentials=tls.server_credentials(server_settings),
                              max_workers=2)
-    add_to_server(servicer, server)
+    add_to_server(servicer, server.server)
     return server.start()
 
 

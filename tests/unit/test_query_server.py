@@ -1,11 +1,10 @@
-"""The query API's grpc.aio server (AsyncGrpcServer + add_to_server) over real gRPC on loopback:
-a cached GetVideoCategories is answered on the event loop even while every pool thread is busy,
-misses and errors keep their status codes, plain handlers and client streams still work in the pool,
-the bearer token is enforced, and health drains on stop."""
+"""The query API's server (GrpcServer + add_to_server) over real gRPC on loopback: a cached
+GetVideoCategories is served without a second read, misses and errors keep their status codes,
+client streams work, bytes that are not the message are INVALID_ARGUMENT, the bearer token is
+enforced, health stays open, and reflection can be turned off."""
 
 from __future__ import annotations
 
-import threading
 from types import SimpleNamespace
 
 import grpc
@@ -14,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.query.servicer import QUERY_PERMISSIONS, QueryServicer, add_to_server
 from shotline.auth import Authenticator
-from shotline.grpcserver import AsyncGrpcServer
+from shotline.grpcserver import GrpcServer
 from shotline.settings import Settings
 from shotline.v1 import common_pb2, query_pb2, query_pb2_grpc
 
@@ -22,16 +21,13 @@ NAME = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
 
 
 class Registry:
-    """Just the read-model call; `gate` blocks reads (a slow Redis) until set."""
+    """Just the read-model call, counting reads."""
 
     def __init__(self, docs: dict[str, dict]) -> None:  # type: ignore[type-arg]
         self.docs, self.reads = docs, []  # type: ignore[var-annotated]
-        self.gate = threading.Event()
-        self.gate.set()
 
     def video_read_model(self, vid: str):  # type: ignore[no-untyped-def]
         self.reads.append(vid)
-        self.gate.wait(10)
         return self.docs.get(vid), {}
 
     def exists(self, label: str) -> bool:
@@ -50,28 +46,22 @@ def served():  # type: ignore[no-untyped-def]
                              categories_cache_ttl_seconds=60)
     servicer.categories_cache.active = True  # type: ignore[union-attr]  # what the invalidation consumer sets
     auth = Authenticator.from_settings(None, "s3cret", QUERY_PERMISSIONS)  # the local stack's shared token
-    server = AsyncGrpcServer("127.0.0.1:0", [NAME], auth=auth, max_workers=2)
-    add_to_server(servicer, server)
+    server = GrpcServer("127.0.0.1:0", [NAME], auth=auth, max_workers=2)
+    add_to_server(servicer, server.server)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     yield SimpleNamespace(reg=reg, server=server, channel=channel, stub=query_pb2_grpc.QueryServiceStub(channel),
                           auth=[("authorization", "Bearer s3cret")])
-    reg.gate.set()
     channel.close()
     server.stop(1)
 
 
-def test_cached_hit_is_served_on_the_loop_while_the_pool_is_blocked(served) -> None:  # type: ignore[no-untyped-def]
+def test_a_cached_answer_is_served_without_reading_again(served) -> None:  # type: ignore[no-untyped-def]
     stub, auth, reg = served.stub, served.auth, served.reg
     first = stub.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id="a"), metadata=auth, timeout=5)
     assert [c.name for c in first.categories] == ["Arts"]
-    reg.gate.clear()  # every read from now on blocks: both pool threads get stuck on misses
-    stuck = [stub.GetVideoCategories.future(query_pb2.GetVideoCategoriesRequest(video_id="b"), metadata=auth,
-                                            timeout=10) for _ in range(2)]
-    again = stub.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id="a"), metadata=auth, timeout=2)
+    again = stub.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id="a"), metadata=auth, timeout=5)
     assert again == first and reg.reads.count("a") == 1
-    reg.gate.set()
-    assert all([c.name for c in f.result().categories] == ["Bikes"] for f in stuck)
 
 
 def test_errors_keep_their_codes(served) -> None:  # type: ignore[no-untyped-def]
@@ -132,7 +122,7 @@ def test_reflection_can_be_turned_off() -> None:
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
     def services(reflect: bool) -> str:
-        server = AsyncGrpcServer("127.0.0.1:0", [NAME], reflect=reflect, max_workers=1).start()
+        server = GrpcServer("127.0.0.1:0", [NAME], reflect=reflect, max_workers=1).start()
         ch = grpc.insecure_channel(f"127.0.0.1:{server.port}")
         try:
             stub = reflection_pb2_grpc.ServerReflectionStub(ch)
