@@ -58,7 +58,7 @@ def ensure_secrets(overlay: str) -> None:
     (the same step an install runs first; existing files are kept)."""
     path = DEPLOY / "k8s" / "overlays" / overlay
     config = yaml.safe_load((path / "kustomization.yaml").read_text())
-    files = [f for g in config.get("secretGenerator", []) for f in g.get("envs", []) + g.get("files", [])]
+    files = [f.split("=", 1)[-1] for g in config.get("secretGenerator", []) for f in g.get("envs", []) + g.get("files", [])]
     if any(not (path / f).exists() for f in files):
         subprocess.run(["bash", str(DEPLOY / "k8s" / "generate-secrets.sh"), overlay], check=True,
                        capture_output=True, timeout=60)

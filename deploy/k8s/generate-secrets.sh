@@ -23,9 +23,34 @@ token() {  # 32 random bytes, URL-safe base64 without padding (43 characters)
   head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
 }
 
+# TLS: a CA of this install and one certificate for the gRPC services (server and client use:
+# mTLS), named for the Services in the overlay's namespace. Clients outside the cluster (ad
+# servers) trust secrets/tls/ca.pem.
+make_tls() {  # dir namespace
+  local tls="$1/tls" ns="$2" san="" svc
+  for svc in shotline-query shotline-encoder; do
+    san="$san,DNS:$svc,DNS:$svc.$ns,DNS:$svc.$ns.svc,DNS:$svc.$ns.svc.cluster.local"
+  done
+  mkdir -p "$tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+    -subj "/CN=shotline $ns CA" -keyout "$tls/ca-key.pem" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=shotline-services" \
+    -keyout "$tls/key.pem" -out "$tls/cert.csr" 2>/dev/null
+  printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "${san#,}" > "$tls/ext.cnf"
+  openssl x509 -req -in "$tls/cert.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -CAcreateserial \
+    -days 825 -extfile "$tls/ext.cnf" -out "$tls/cert.pem" 2>/dev/null
+  rm -f "$tls/cert.csr" "$tls/ext.cnf" "$tls/ca.srl"
+  echo "wrote $tls/ca.pem, cert.pem, key.pem (CA key kept in $tls/ca-key.pem, in no Secret)"
+}
+
 for overlay in "${overlays[@]}"; do
   dir="overlays/$overlay/secrets"
   [ -d "overlays/$overlay" ] || { echo "no overlay $overlay" >&2; exit 2; }
+  umask 077
+  if [ ! -s "$dir/tls/cert.pem" ] || [ "$rotate" = 1 ]; then
+    ns=$(sed -n 's/^namespace: *//p' "overlays/$overlay/kustomization.yaml" | head -1)
+    make_tls "$dir" "${ns:-shotline}"
+  fi
   file="$dir/api-tokens.env"
   if [ -s "$file" ] && [ "$rotate" = 0 ]; then
     echo "$file exists (kept; --rotate to replace it)"

@@ -112,10 +112,12 @@ def test_app_deployments_are_hardened_and_probed(overlay: str) -> None:
         assert mounts["/tmp"] in empty and mounts["/var/run/shotline"] in empty
         assert c["resources"]["requests"] and c["resources"]["limits"]
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        # HTTP even for the gRPC services: their gRPC port speaks (m)TLS, which kubelet's grpc probe can't.
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
         if service in GRPC:
-            assert c["readinessProbe"]["grpc"]["port"] == GRPC[service]
-        else:
-            assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+            env_from = {e.get("configMapRef", {}).get("name") for e in c["envFrom"]}
+            tls_volume = {v["name"]: v for v in pod["volumes"]}[mounts["/etc/shotline/tls"]]
+            assert "shotline-tls-config" in env_from and tls_volume["secret"]["secretName"].startswith("shotline-tls")
         # Longer than the drain: worker batch <= ~60 s, gRPC grace 10 s.
         drain = 60 if service != "query" else 10
         assert pod["terminationGracePeriodSeconds"] > drain

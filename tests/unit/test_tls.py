@@ -80,3 +80,33 @@ def test_tls_and_mtls(certs: Path) -> None:
 def test_a_certificate_without_its_key_is_refused(certs: Path) -> None:
     with pytest.raises(ValueError, match="KEY_FILE"):
         tls.server_credentials(Settings(tls_cert_file=certs / "cert.pem"))
+
+
+def test_the_install_time_certificate_serves_the_cluster_names() -> None:
+    """deploy/k8s/generate-secrets.sh's certificate: mTLS works for a client that dials the query
+    Service by its cluster name (the name checked against the certificate), and not for another."""
+    from deploy import validate
+
+    validate.ensure_secrets("prod")
+    tls_dir = ROOT / "deploy" / "k8s" / "overlays" / "prod" / "secrets" / "tls"
+    cert, key, ca = tls_dir / "cert.pem", tls_dir / "key.pem", tls_dir / "ca.pem"
+    server = _serve(Settings(tls_cert_file=cert, tls_key_file=key, tls_client_ca_file=ca))
+    client = Settings(tls_ca_file=ca, tls_cert_file=cert, tls_key_file=key)
+
+    def get(name: str) -> str:
+        ch = tls.channel(f"127.0.0.1:{server.port}", client, options=[("grpc.ssl_target_name_override", name)])
+        try:
+            query_pb2_grpc.QueryServiceStub(ch).GetVideoCategories(
+                query_pb2.GetVideoCategoriesRequest(video_id="v1"), timeout=5)
+            return "served"
+        except grpc.RpcError as e:
+            return e.code().name
+        finally:
+            ch.close()
+
+    try:
+        assert get("shotline-query.shotline.svc.cluster.local") == "served"
+        assert get("shotline-query") == "served"
+        assert get("evil.example.com") == "UNAVAILABLE"
+    finally:
+        server.stop(1)
