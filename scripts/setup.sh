@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 VENV=${VENV:-.venv}
 CACHE=${SHOTLINE_CACHE_DIR:-$HOME/.cache/shotline}
-APT_PACKAGES="redis-server ffmpeg maven openjdk-17-jre-headless wordnet-base python3-imageio python-kivy-examples chromium"
+APT_PACKAGES="redis-server ffmpeg maven openjdk-17-jre-headless wordnet-base python3-imageio python-kivy-examples chromium openssl"
 
 missing=()
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
