@@ -38,7 +38,7 @@ from shotline.blobstore import BlobStore
 from shotline.errors import BadInput, RetryableInput, TransientError
 from shotline.events import shot_id
 from shotline import grpcserver
-from shotline.grpcserver import guard_all
+from shotline.grpcserver import guard_all, still_wanted
 from shotline.models.runtime import mean_pool_shots
 from shotline.v1 import common_pb2, encoder_pb2, encoder_pb2_grpc, events_pb2
 from shotline.video.config import SegmenterConfig
@@ -172,6 +172,7 @@ class EncoderServicer(encoder_pb2_grpc.EncoderServiceServicer):
                 raise BadInput("request_too_large", f"images #0-#{i} hold {total} pixels; the limit is "
                                                     f"{lim.max_request_pixels} per request (send fewer per call)")
         images = [decode_image(data, f"#{i}") for i, data in enumerate(request.images)]
+        still_wanted(context)  # inference is the costly part: not for a caller that is gone
         per_head = self.model.encode_images(images)
         return encoder_pb2.EncodeImagesResponse(model=self.ref, embeddings=[
             events_pb2.ShotEmbedding(vectors={h: _vec(per_head[h][i]) for h in per_head})
@@ -201,6 +202,7 @@ class EncoderServicer(encoder_pb2_grpc.EncoderServiceServicer):
                 result, offset = clip_window(path, start_ms, end_ms, lim.max_clip_s, Path(tmp))
         else:
             result, offset = self._uri_window(request.uri, start_ms, end_ms)
+        still_wanted(context)  # the fetch and decode may have outlived the caller: no inference then
         return self._encode_result(result, offset, start_ms, end_ms)
 
     def _uri_window(self, uri: str, start_ms: int, end_ms: int | None) -> tuple[SegmentResult, int]:

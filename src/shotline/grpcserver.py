@@ -38,6 +38,16 @@ class NotFound(ShotlineError):
     """The request names something that does not exist (unknown label, shot, video)."""
 
 
+class CallerGone(ShotlineError):
+    """The caller's deadline passed or it cancelled: the handler stops before its next costly step."""
+
+
+def still_wanted(context: grpc.ServicerContext | None) -> None:
+    """Between a handler's costly steps: stop (CANCELLED) once nobody waits for the answer."""
+    if context is not None and not context.is_active():
+        raise CallerGone("the caller's deadline passed or it cancelled")
+
+
 def _method_name(full: str) -> str:
     return full.rsplit("/", 1)[-1]
 
@@ -130,6 +140,9 @@ def guarded(service: str, fn: Callable[[Any, grpc.ServicerContext], Any]) -> Cal
             context.abort(code, str(e))
         except TransientError as e:
             code = grpc.StatusCode.UNAVAILABLE
+            context.abort(code, str(e))
+        except CallerGone as e:
+            code = grpc.StatusCode.CANCELLED
             context.abort(code, str(e))
         except Exception as e:  # noqa: BLE001 - a bug answers INTERNAL, the server lives on
             code = grpc.StatusCode.INTERNAL
