@@ -36,7 +36,6 @@ from services.segmenter.main import SegmenterSettings
 from shotline.blobstore import LocalBlobStore
 from shotline.errors import BadInput
 from shotline.events import new_meta
-from shotline.models.build_default import build_default_bundle
 from shotline.settings import Settings
 from shotline.stack import local
 from shotline.taxonomy import load_taxonomy
@@ -47,6 +46,7 @@ from tests.integration.test_security import Listener, production  # noqa: F401 -
 from tests.unit.test_service_handlers import record
 
 from .conftest import wait_for
+from .test_pipeline import services  # noqa: F401 - module fixture: the stack's services
 
 pytestmark = pytest.mark.integration
 
@@ -63,14 +63,6 @@ def md() -> list[tuple[str, str]]:
 
 
 # ---- the stack --------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def services(stack: local.Endpoints, stack_settings: local.StackSettings) -> Iterator[local.StackSettings]:
-    build_default_bundle()  # normally done by `make setup`; cached
-    local.up(stack_settings, with_services=True)
-    yield stack_settings
-    local._ctl(stack_settings.run_dir.resolve(), "stop", *local.SERVICES, check=False)
-
-
 @pytest.fixture(scope="module")
 def query(services: local.StackSettings) -> query_pb2_grpc.QueryServiceStub:
     ch = grpc.insecure_channel(f"127.0.0.1:{services.query_port}",

@@ -26,10 +26,11 @@ from google.protobuf import descriptor as _descriptor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shotline.models.build_default import build_default_bundle
 from shotline.stack import local
 from shotline.v1 import encoder_pb2, query_pb2
 from tests.unit.test_fuzz_events import ADVERSARIAL, FLOATS, RAW, TEXT, wire
+
+from .test_pipeline import services  # noqa: F401 - module fixture: the stack's services
 
 pytestmark = pytest.mark.integration
 
@@ -49,14 +50,6 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
 # uploads over another module's videos and classifiers on this shared stack.
 OWN = "fuzz-"
 STATS: dict[str, dict[str, int]] = {}
-
-
-@pytest.fixture(scope="module")
-def services(stack: local.Endpoints, stack_settings: local.StackSettings) -> Iterator[local.StackSettings]:
-    build_default_bundle()  # normally done by `make setup`; cached
-    local.up(stack_settings, with_services=True)
-    yield stack_settings
-    local._ctl(stack_settings.run_dir.resolve(), "stop", *local.SERVICES, check=False)
 
 
 def metadata() -> list[tuple[str, str]]:

@@ -16,23 +16,9 @@ from shotline.stack.milvus import MilvusLiteServer
 DIMS = {"joint": 16, "visual": 8}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusLiteServer]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = MilvusLiteServer(tmp_path_factory.mktemp("milvus"), port, db_name="index-test.db")
-    srv.start()
-    try:
-        srv.wait_ready(timeout=60)
-        yield srv
-    finally:
-        srv.stop()
-
-
 @pytest.fixture()
-def index(server: MilvusLiteServer, request: pytest.FixtureRequest) -> Iterator[ShotIndex]:
-    ix = ShotIndex(server.uri, collection_name(f"test/{request.node.name}"), DIMS,
+def index(milvus_lite: MilvusLiteServer, request: pytest.FixtureRequest) -> Iterator[ShotIndex]:
+    ix = ShotIndex(milvus_lite.uri, collection_name(f"test/{request.node.name}"), DIMS,
                    index_type="IVF_FLAT", index_params={"nlist": 8}, search_params={"nprobe": 8})
     ix.ensure_collection()
     yield ix
@@ -90,11 +76,11 @@ def test_upsert_over_batch_limit(index: ShotIndex) -> None:
     assert index.count() == 2600
 
 
-def test_ensure_collection_is_idempotent_and_checks_dims(index: ShotIndex, server: MilvusLiteServer) -> None:
+def test_ensure_collection_is_idempotent_and_checks_dims(index: ShotIndex, milvus_lite: MilvusLiteServer) -> None:
     index.upsert(_video("vid-a", 3))
     index.ensure_collection()
     assert index.count() == 3
-    clash = ShotIndex(server.uri, index.collection, {"joint": 32, "visual": 8})
+    clash = ShotIndex(milvus_lite.uri, index.collection, {"joint": 32, "visual": 8})
     with pytest.raises(BadInput) as err:
         clash.ensure_collection()
     assert err.value.reason == "schema_mismatch"
@@ -288,7 +274,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture()
-def indexer(server: MilvusLiteServer, redis_url: str, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def indexer(milvus_lite: MilvusLiteServer, redis_url: str, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     import redis
 
     from services.indexer.handler import IndexHandler
@@ -299,7 +285,7 @@ def indexer(server: MilvusLiteServer, redis_url: str, request: pytest.FixtureReq
     made: list[ShotIndex] = []
 
     def index_for(model_id: str, dims: dict[str, int]) -> ShotIndex:
-        ix = ShotIndex(server.uri, collection_name(model_id), dims, index_type="FLAT", model_id=model_id)
+        ix = ShotIndex(milvus_lite.uri, collection_name(model_id), dims, index_type="FLAT", model_id=model_id)
         made.append(ix)
         return ix
 

@@ -5,9 +5,7 @@ under test; the last test runs the probe on a real milvus-lite collection."""
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,24 +121,10 @@ def test_start_runs_periodically_and_stop_ends_it(data: tuple[np.ndarray, np.nda
     assert probe._thread is None
 
 
-@pytest.fixture(scope="module")
-def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusLiteServer]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = MilvusLiteServer(tmp_path_factory.mktemp("milvus-probe"), port, db_name="probe.db")
-    srv.start()
-    try:
-        srv.wait_ready(timeout=60)
-        yield srv
-    finally:
-        srv.stop()
-
-
-def test_probe_on_a_real_collection(milvus: MilvusLiteServer, tmp_path: Path) -> None:
+def test_probe_on_a_real_collection(milvus_lite: MilvusLiteServer, tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     X = _unit(rng.standard_normal((3000, 32)))
-    ix = ShotIndex(milvus.uri, collection_name("test/recall-probe"), {"joint": 32}, index_type="FLAT")
+    ix = ShotIndex(milvus_lite.uri, collection_name("test/recall-probe"), {"joint": 32}, index_type="FLAT")
     ix.ensure_collection()
     try:
         ix.upsert([ShotRow(video_id=f"v{i // 10}", shot_index=i % 10, vectors={"joint": X[i]}) for i in range(3000)])

@@ -42,8 +42,11 @@ def _serve(server_settings: Settings) -> GrpcServer:
     return server.start()
 
 
-def _get(address: str, settings: Settings) -> str:
-    ch = tls.channel(address, settings)
+def _get(address: str, settings: Settings, server_name: str | None = None) -> str:
+    """One GetVideoCategories over `settings`' channel: "served" or the status code's name;
+    `server_name` is the name the server's certificate is checked against (default: the host)."""
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else None
+    ch = tls.channel(address, settings, options=options)
     try:
         query_pb2_grpc.QueryServiceStub(ch).GetVideoCategories(
             query_pb2.GetVideoCategoriesRequest(video_id="v1"), timeout=5)
@@ -94,15 +97,7 @@ def test_the_install_time_certificate_serves_the_cluster_names() -> None:
     client = Settings(tls_ca_file=ca, tls_cert_file=cert, tls_key_file=key)
 
     def get(name: str) -> str:
-        ch = tls.channel(f"127.0.0.1:{server.port}", client, options=[("grpc.ssl_target_name_override", name)])
-        try:
-            query_pb2_grpc.QueryServiceStub(ch).GetVideoCategories(
-                query_pb2.GetVideoCategoriesRequest(video_id="v1"), timeout=5)
-            return "served"
-        except grpc.RpcError as e:
-            return e.code().name
-        finally:
-            ch.close()
+        return _get(f"127.0.0.1:{server.port}", client, server_name=name)
 
     try:
         assert get("shotline-query.shotline.svc.cluster.local") == "served"
