@@ -10,7 +10,7 @@ import numpy as np
 from services.trainer.snapshot import VectorSnapshot
 from shotline.index import ShotIndex
 
-from .test_index_shots import _video, index, server  # noqa: F401  (real milvus-lite fixtures)
+from .test_index_shots import _video, index  # noqa: F401  (index runs on conftest's milvus_lite)
 
 
 def _reupload(index: ShotIndex, video_id: str, version: str, rows) -> None:  # type: ignore[no-untyped-def]

@@ -102,6 +102,14 @@ class DecodeOutcome:
     error: str = ""
 
 
+def _stop_on_error(exc: av.error.FFmpegError, decoded_any: bool, outcome: DecodeOutcome) -> None:
+    """A decode error before any frame can never succeed (``BadInput``); after one, the stream
+    ends early with ``outcome.truncated`` set (the decodable part is still worth indexing)."""
+    if not decoded_any:
+        raise BadInput("decode_error", f"no frame could be decoded: {exc}") from exc
+    outcome.truncated, outcome.error = True, str(exc)
+
+
 def decode_frames(
     container: av.container.InputContainer, config: SegmenterConfig, outcome: DecodeOutcome
 ) -> Iterator[av.VideoFrame]:
@@ -120,9 +128,7 @@ def decode_frames(
         except StopIteration:
             break
         except av.error.FFmpegError as exc:
-            if count == 0:
-                raise BadInput("decode_error", f"no frame could be decoded: {exc}") from exc
-            outcome.truncated, outcome.error = True, str(exc)
+            _stop_on_error(exc, count > 0, outcome)
             break
         count += 1
         if count > config.max_frames:
@@ -301,9 +307,7 @@ def coarse_to_fine(
             except StopIteration:
                 break
             except av.error.FFmpegError as exc:
-                if frames_in == 0:
-                    raise BadInput("decode_error", f"no frame could be decoded: {exc}") from exc
-                outcome.truncated, outcome.error = True, str(exc)
+                _stop_on_error(exc, frames_in > 0, outcome)
                 break
             if packet.pts is None and packet.size:
                 raise CoarseUnsupported("a packet without a timestamp")
@@ -322,9 +326,7 @@ def coarse_to_fine(
             try:
                 decoded = ctx.decode(packet)
             except av.error.FFmpegError as exc:
-                if frames_in == 0:
-                    raise BadInput("decode_error", f"no frame could be decoded: {exc}") from exc
-                outcome.truncated, outcome.error = True, str(exc)
+                _stop_on_error(exc, frames_in > 0, outcome)
                 break
             for frame in decoded:
                 if frame.pts is None:
