@@ -1,3 +1,3 @@
-from services.query.main import main
+from services.query.processes import main
 
 main()

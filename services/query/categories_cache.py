@@ -43,7 +43,9 @@ INVALIDATIONS = Counter("shotline_query_category_cache_invalidations_total",
                         "Category cache invalidations by reason (video: videos.classified, deploy: models.deployed, "
                         "reset: consumer (re)start or failure)", ["reason"])
 CONSUMER_UP = Gauge("shotline_query_category_cache_consumer_up_ratio",
-                    "1 while the cache's invalidation consumer holds its positions (the cache is in use), else 0")
+                    "1 while the cache's invalidation consumer holds its positions (the cache is in use), else 0; "
+                    "with several serving processes, the lowest of them",
+                    multiprocess_mode="livemin")
 _HIT, _MISS, _BYPASS = CACHE_CALLS.labels("hit"), CACHE_CALLS.labels("miss"), CACHE_CALLS.labels("bypass")
 
 MAX_TRACKED_INVALIDATIONS = 100_000

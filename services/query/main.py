@@ -8,39 +8,19 @@ import signal
 import threading
 
 from kafka import KafkaProducer
-from pydantic import Field
 
 from services.query.categories_cache import Invalidator
+from services.query.processes import process_index
 from services.query.recall_probe import RecallProbe
 from services.query.servicer import QUERY_PERMISSIONS, QueryServicer, add_to_server
+from services.query.settings import SERVICE, QuerySettings
 from shotline import logs, stores, tls, topics
 from shotline.auth import Authenticator
 from shotline.blobstore import open_blob_store
 from shotline.encoder_client import EncoderClient
 from shotline.grpcserver import GrpcServer
 from shotline.health import HealthServer, HealthState
-from shotline.settings import Settings
 from shotline.v1 import events_pb2, query_pb2
-
-SERVICE = "query"
-
-
-class QuerySettings(Settings):
-    service_name: str = SERVICE
-    grpc_grace_seconds: float = Field(10.0, gt=0)  # < the pod's terminationGracePeriodSeconds
-    # Handler threads share one GIL: beyond ~2 per core they only contend (measured on 2 cores:
-    # 4 threads serve GetVideoCategories at 64 clients with 1.9x the QPS and 1/4 the p99 of 64).
-    grpc_workers: int = Field(default_factory=lambda: 2 * len(os.sched_getaffinity(0)), ge=1, le=512)
-    max_upload_bytes: int = Field(2 * 1024**3, gt=0)  # UploadVideo: bigger streams are refused
-    # GetVideoCategories' in-process cache (categories_cache.py): entries live this long at most —
-    # the staleness bound of what changes with no event (a rescore after a pinned/rollback deploy,
-    # a not-yet-complete video's classifier scores); categories are evicted by videos.classified at
-    # once, an auto deploy's rescore by models.deployed. 0 turns the cache off: every call reads Redis.
-    category_cache_ttl_seconds: float = Field(60.0, ge=0, le=3600)
-    # Recall probe (recall_probe.py): every N s a sample of recent unfiltered queries is re-run through
-    # the deployed search and by brute force -> shotline_query_search_recall_ratio{kind}. 0 turns it off.
-    recall_probe_interval_seconds: float = Field(1800.0, ge=0)
-    recall_probe_sample_size: int = Field(16, ge=1, le=256)
 
 
 def main() -> None:
@@ -48,7 +28,8 @@ def main() -> None:
     logs.configure(s.log_level, s.log_json, SERVICE)
     log = logs.get(SERVICE)
     state = HealthState()
-    http = HealthServer(s.metrics_host, s.metrics_port, state).start()
+    first = process_index() == 0  # the one process (of grpc_processes) with HTTP and the recall probe
+    http = HealthServer(s.metrics_host, s.metrics_port, state).start() if first else None
     encoder = EncoderClient(s)
     index, info = encoder.index(s)
     index.ensure_collection()
@@ -59,7 +40,7 @@ def main() -> None:
                              blobs=open_blob_store(s), max_upload_bytes=s.max_upload_bytes,
                              categories_cache_ttl_seconds=s.category_cache_ttl_seconds)
     probe = None
-    if s.recall_probe_interval_seconds > 0:
+    if s.recall_probe_interval_seconds > 0 and first:
         probe = RecallProbe(index, heads={"text": "joint", "shot": servicer.similar_head},
                             interval_seconds=s.recall_probe_interval_seconds, sample_size=s.recall_probe_sample_size,
                             consistency_level=s.search_consistency).start()
@@ -78,12 +59,14 @@ def main() -> None:
         }, client_id=f"query-cache-{os.getpid()}").start()
     name = query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
     server = GrpcServer(s.query_address, [name], auth=servicer.auth, credentials=tls.server_credentials(s),
-                        reflect=s.grpc_reflection, max_workers=s.grpc_workers)
+                        reflect=s.grpc_reflection, max_workers=s.grpc_workers,
+                        share_port=s.grpc_processes > 1)
     add_to_server(servicer, server.server)
     gc.freeze()  # start-up objects leave the collector's generations: shorter pauses on the hot path
     server.start()
     state.ready, state.detail = True, f"serving gRPC on {s.query_address}"
-    log.info("query serving", address=s.query_address, model=info.model.model_id, metrics_port=http.port)
+    log.info("query serving", address=s.query_address, model=info.model.model_id, process=process_index(),
+             metrics_port=http.port if http else None)
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -97,5 +80,6 @@ def main() -> None:
     if invalidator is not None:
         invalidator.stop()
     producer.close(timeout=5)
-    http.stop()
+    if http is not None:
+        http.stop()
     log.info("stopped")

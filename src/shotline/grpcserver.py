@@ -195,10 +195,12 @@ class _SyncAuth(grpc.ServerInterceptor):
         return _check(self.auth, handler_call_details) or continuation(handler_call_details)
 
 
-def _options(max_message_bytes: int) -> list[tuple[str, int]]:
+def _options(max_message_bytes: int, share_port: bool) -> list[tuple[str, int]]:
+    # SO_REUSEPORT only where processes share a port on purpose: otherwise a second server on the
+    # same port would silently take half the connections instead of failing to start.
     return [("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 0)]
+            ("grpc.so_reuseport", int(share_port))]
 
 
 def _reflected(service_names: list[str]) -> list[str]:
@@ -208,10 +210,10 @@ def _reflected(service_names: list[str]) -> list[str]:
 class GrpcServer:
     def __init__(self, address: str, service_names: Iterable[str], *, auth: Authenticator | None = None,
                  credentials: grpc.ServerCredentials | None = None, reflect: bool = True,
-                 max_workers: int = 16, max_message_bytes: int = 64 * 1024 * 1024):
+                 max_workers: int = 16, max_message_bytes: int = 64 * 1024 * 1024, share_port: bool = False):
         interceptors = [_SyncAuth(auth)] if auth else []
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
-                                  interceptors=interceptors, options=_options(max_message_bytes))
+                                  interceptors=interceptors, options=_options(max_message_bytes, share_port))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.service_names = list(service_names)

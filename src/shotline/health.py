@@ -6,11 +6,32 @@ restarted; readiness flips once dependencies are connected and goes down on shut
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+
+class _InfoOnly:
+    """This process's Info metrics (the service identity): multiprocess mode does not share them."""
+
+    def collect(self) -> Iterator[Metric]:
+        return (m for m in REGISTRY.collect() if m.type == "info")
+
+
+def metrics_text() -> bytes:
+    """The exposition of this process, or of every process sharing ``PROMETHEUS_MULTIPROC_DIR``
+    (counters and histograms summed, gauges by their multiprocess mode) when that is set."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    registry.register(_InfoOnly())
+    return generate_latest(registry)
 
 
 class HealthState:
@@ -29,7 +50,7 @@ class HealthServer:
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
-                    body, code, ctype = generate_latest(REGISTRY), 200, CONTENT_TYPE_LATEST
+                    body, code, ctype = metrics_text(), 200, CONTENT_TYPE_LATEST
                 elif path == "/healthz":
                     ok = state_ref.live_check()
                     body, code, ctype = (b"ok\n" if ok else b"stalled\n"), (200 if ok else 503), "text/plain"
