@@ -33,19 +33,21 @@ from shotline.index import QUERY_KINDS, QueryKind, ShotIndex
 
 log = logs.get("shotline.query.recall_probe")
 
+# Gauges: one process runs the probe (SHOTLINE_GRPC_PROCESSES: process 0), so in prometheus_client's
+# multiprocess mode its latest value is the value, not one series per pid.
 RECALL = Gauge("shotline_query_search_recall_ratio",
                "Recall@k of the deployed search against exact brute-force search, on a sample of recent "
                "unfiltered queries re-run by the recall probe (kind: text = SearchText, shot = SearchSimilar)",
-               ["kind"])
+               ["kind"], multiprocess_mode="mostrecent")
 SAMPLED = Gauge("shotline_query_recall_probe_sampled_queries",
-                "Queries the recall probe's last run checked, by kind", ["kind"])
+                "Queries the recall probe's last run checked, by kind", ["kind"], multiprocess_mode="mostrecent")
 RUNS = Counter("shotline_query_recall_probe_runs_total",
-               "Recall probe runs by outcome (ok, empty: no recent query, error)", ["outcome"])
+               "Recall probe runs by outcome (ok, empty: no recent query or no stored row, error)", ["outcome"])
 DURATION = Histogram("shotline_query_recall_probe_duration_seconds",
                      "Wall time of one recall probe run (deployed re-search + brute-force pass)",
                      buckets=(0.1, 0.5, 1, 5, 15, 60, 180, 600, 1800))
 LAST_SUCCESS = Gauge("shotline_query_recall_probe_last_success_timestamp_seconds",
-                     "Unix time of the recall probe's last successful run")
+                     "Unix time of the recall probe's last successful run", multiprocess_mode="max")
 
 # (head, query matrix (n, d), k) -> exact top-k primary keys, (n, k)
 ExactSearch = Callable[[str, np.ndarray, int], np.ndarray]

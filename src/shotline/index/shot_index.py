@@ -67,9 +67,9 @@ BATCH_ROWS = 2000  # larger insert batches collapse milvus-lite 2.5.1 to ~120 ro
 BATCH_BYTES = 4 * 1024 * 1024  # so do requests over a few MB (2000 rows × 1664 floats ≈ 13 MB)
 MAX_TOP_K = 16_384  # Milvus' limit on topk and on (offset + limit) of one query
 # milvus-lite 2.5.1 returns vector columns in time superlinear in the rows per request
-# (1,000 rows of 512-d: ~0.5 s; 5,000: >100 s), while each request also scans the whole
-# collection. Full iteration at 200k x 512-d: 256 rows/page ~7k rows/s, 64 ~2.3k rows/s;
-# at 1M, 256 rows/page stays under 1.5k rows/s (see bench/index.py).
+# (1,000 rows of 512-d: ~0.5 s; 5,000: >100 s), so vectors are fetched 256 rows a request
+# (by primary key: ``get``, ``iterate_vectors``); a keyset page (``pk > last``) scans the whole
+# collection, so it reads scalars only and in large pages.
 VECTOR_PAGE_ROWS = 256
 SCALAR_PAGE_ROWS = 16_000
 
@@ -406,7 +406,8 @@ class ShotIndex:
         """Pages of rows in ascending pk order (keyset paging on the INT64 primary key).
 
         Stateless, so unlike query_iterator it needs no server-side session, and memory is
-        bounded by one page. Rows written during iteration may or may not be seen.
+        bounded by one page. Rows written during iteration may or may not be seen. ``fields``
+        should be scalars: vectors are read by primary key (``iterate_vectors`` says why).
         """
         last = -1  # every pk is >= 0 (63-bit hash)
         while True:
@@ -427,7 +428,15 @@ class ShotIndex:
     ) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
         """Stream (pks int64 (n,), video_ids, vectors float32 (n, d)) batches of ~``batch_size``.
 
-        Memory stays bounded by one batch. Pages of ``page_rows`` are fetched and concatenated.
+        Memory stays bounded by one batch. Two reads per page: the primary keys (and video ids)
+        of the next ``SCALAR_PAGE_ROWS`` rows in pk order, then their vectors by primary key,
+        ``page_rows`` at a time. A vector output field is only ever asked for rows just seen,
+        never of a keyset range that may be empty: on milvus-lite 2.5.1 any query that outputs
+        a vector field of an IVF/HNSW-indexed collection whose (single, growing) segment holds
+        no raw vector chunk fails with "Growing segment loss raw data" (segcore's
+        ``SegmentGrowingImpl::HasRawData``: an interim-index field not yet indexed and with
+        zero chunks), even when it matches no row: an empty collection, or one reloaded after
+        its last row was deleted. Rows deleted between the two reads are skipped.
         """
         field = self._vec_field(head)
         if batch_size < 1 or page_rows < 1:
@@ -443,17 +452,30 @@ class ShotIndex:
         vids: list[str] = []
         vecs: list[np.ndarray] = []
         pending = 0
-        for res in self._pages(["video_id", field], expr_.expression(filter), page_rows):
+        for res in self._pages(["video_id"], expr_.expression(filter), SCALAR_PAGE_ROWS):
             rows = rows_without_vectors(res)
-            pks.append(np.fromiter((r["pk"] for r in rows), dtype=np.int64, count=len(rows)))
-            vids.extend(r["video_id"] for r in rows)
-            vecs.append(vector_column(res, field, dim))
-            pending += len(rows)
-            if pending >= batch_size:
-                yield np.concatenate(pks), vids, np.concatenate(vecs)
-                pks, vids, vecs, pending = [], [], [], 0
+            for i in range(0, len(rows), page_rows):
+                chunk = rows[i:i + page_rows]
+                found = self._vectors([int(r["pk"]) for r in chunk], field, dim)
+                kept = [r for r in chunk if int(r["pk"]) in found]
+                if not kept:
+                    continue
+                pks.append(np.fromiter((r["pk"] for r in kept), dtype=np.int64, count=len(kept)))
+                vids.extend(r["video_id"] for r in kept)
+                vecs.append(np.stack([found[int(r["pk"])] for r in kept]))
+                pending += len(kept)
+                if pending >= batch_size:
+                    yield np.concatenate(pks), vids, np.concatenate(vecs)
+                    pks, vids, vecs, pending = [], [], [], 0
         if pending:
             yield np.concatenate(pks), vids, np.concatenate(vecs)
+
+    def _vectors(self, pks: list[int], field: str, dim: int) -> dict[int, np.ndarray]:
+        """The ``field`` vectors of stored rows ``pks`` (at most a few hundred), by primary key."""
+        res = self.client.query(self.collection, filter=f"pk in {pks}", output_fields=["pk", field],
+                                consistency_level="Strong", timeout=self.timeout)
+        col = vector_column(res, field, dim)
+        return {int(r["pk"]): col[n] for n, r in enumerate(rows_without_vectors(res))}
 
     @_milvus_errors
     def list_videos(self) -> list[str]:
