@@ -8,7 +8,7 @@ off (``SHOTLINE_CATEGORY_CACHE_TTL_SECONDS=0``), the baseline, measured in the s
 with the cache on as one serving process per core (``SHOTLINE_GRPC_PROCESSES``, services/query/processes.py).
 
 Load: ghz (Go; ``scripts/install_ghz.sh``), open loop — ``--rps`` fixes the offered rate whatever
-the latency — with ``--concurrency 500`` workers as 500 concurrent streams over 8 HTTP/2 connections,
+the latency — with ``--concurrency 500`` workers as 500 concurrent streams over 2 HTTP/2 connections (``--connections``),
 each request a video id taken in turn from a shuffled list of all N (uniform: the cache's worst
 case for a given TTL). Per rate and server: a warm-up pass over all N, then ``--seconds``
 measured; p50 / p99, achieved QPS, errors, the server's CPU per request (from /proc) and the
@@ -61,7 +61,7 @@ PORTS = {"kafka_port": 49392, "kafka_controller_port": 49393, "milvus_port": 498
          "query_port": 49351, "encoder_port": 49352, "console_port": 49380, "metrics_port_base": 49701}
 BASELINE_QUERY_PORT, BASELINE_METRICS_PORT = 49353, 49799
 MULTI_QUERY_PORT, MULTI_METRICS_PORT = 49354, 49798
-CONNECTIONS = 8  # HTTP/2 connections the 500 streams share: several ad servers, not one (SO_REUSEPORT spreads these)
+CONNECTIONS = 2  # HTTP/2 connections the 500 streams share (--connections): SO_REUSEPORT spreads connections, not streams
 PROCESSES = len(os.sched_getaffinity(0))  # SHOTLINE_GRPC_PROCESSES of the multi-process server: one per core
 LABELS = ("bench_hot_a", "bench_hot_b")
 TTL_SECONDS = QuerySettings.model_fields["category_cache_ttl_seconds"].default
@@ -130,13 +130,14 @@ def _ready(port: int) -> bool:
         return r.status == 200
 
 
-def ghz(exe: Path, address: str, rate: int, seconds: float, data_file: Path) -> dict[str, Any]:
+def ghz(exe: Path, address: str, rate: int, seconds: float, data_file: Path,
+        connections: int = CONNECTIONS) -> dict[str, Any]:
     """One open-loop ghz run; its JSON report reduced to the figures we keep."""
     n = int(rate * seconds)
     cmd = [str(exe), "--insecure", "--proto", str(ROOT / "protos/shotline/v1/query.proto"),
            "--import-paths", str(ROOT / "protos"), "--call", "shotline.v1.QueryService.GetVideoCategories",
            "--data-file", str(data_file), "--rps", str(rate), "--concurrency", str(CONCURRENCY),
-           "--connections", str(CONNECTIONS), "--total", str(n), "--timeout", "5s", "--format", "json", address]
+           "--connections", str(connections), "--total", str(n), "--timeout", "5s", "--format", "json", address]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 4 + 60)
     if not out.stdout.strip():
         raise RuntimeError(f"ghz failed ({out.returncode}): {out.stderr[-2000:]}")
@@ -186,7 +187,7 @@ def handler_breakdown(redis_url: str, video_ids: list[str]) -> list[dict]:
                  float(cold.mean()), float(cold.mean() / hot.mean()))]
 
 
-def run(st: local.StackSettings, n_videos: int, rates: list[int], seconds: float) -> list[dict]:
+def run(st: local.StackSettings, n_videos: int, rates: list[int], seconds: float, connections: int) -> list[dict]:
     exe = ghz_binary()
     run_dir = st.run_dir.resolve()
     ep = local.up(st, with_services=False)
@@ -230,9 +231,9 @@ def run(st: local.StackSettings, n_videos: int, rates: list[int], seconds: float
             got: dict[str, dict] = {}
             for name, (address, pid, mport) in servers.items():
                 # Warm-up: connection, threads, and one pass over every video (the steady state).
-                ghz(exe, address, rate, len(video_ids) / rate, data_file)
+                ghz(exe, address, rate, len(video_ids) / rate, data_file, connections)
                 m0, c0 = _metrics(mport), _cpu_seconds(pid)
-                g = ghz(exe, address, rate, seconds, data_file)
+                g = ghz(exe, address, rate, seconds, data_file, connections)
                 m1, c1 = _metrics(mport), _cpu_seconds(pid)
                 g["cpu_us_per_req"] = (c1 - c0) / max(1, g["count"]) * 1e6
                 hits = m1.get("hit", 0) - m0.get("hit", 0)
@@ -279,10 +280,11 @@ def main() -> list[dict]:
     ap.add_argument("--videos", type=int, default=10_000, help="classified videos seeded in Redis")
     ap.add_argument("--rates", default="2000,3000", help="comma-separated offered rates (req/s)")
     ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per rate and server")
+    ap.add_argument("--connections", type=int, default=CONNECTIONS, help="HTTP/2 connections ghz spreads the streams on")
     args = ap.parse_args()
     rates = [int(x) for x in args.rates.split(",") if x]
-    if args.videos < 1 or not rates or min(rates) < 1 or args.seconds <= 0:
-        raise BadInput("bad_bench_args", "need --videos >= 1, rates >= 1, --seconds > 0")
+    if args.videos < 1 or not rates or min(rates) < 1 or args.seconds <= 0 or args.connections < 1:
+        raise BadInput("bad_bench_args", "need --videos >= 1, rates >= 1, --seconds > 0, --connections >= 1")
     build_default_bundle()  # cached; the encoder serves it
     for var in ("KAFKA_BOOTSTRAP_SERVERS", "MILVUS_URI", "REDIS_URL"):
         os.environ.pop(var, None)  # an exported endpoint would make the stack "external"
@@ -291,7 +293,7 @@ def main() -> list[dict]:
     st = local.StackSettings(run_dir=tmp, partitions=2, **PORTS)
     t0 = time.monotonic()
     try:
-        results = run(st, args.videos, rates, args.seconds)
+        results = run(st, args.videos, rates, args.seconds, args.connections)
     finally:
         local.down(st)
         shutil.rmtree(tmp, ignore_errors=True)
