@@ -214,6 +214,22 @@ def test_iterate_vectors_of_an_ivf_collection_without_raw_vectors(index: ShotInd
         np.testing.assert_allclose(got[r.pk], r.vectors["joint"], rtol=1e-6)
 
 
+def test_get_with_vectors_of_an_empty_ivf_collection_finds_nothing(index: ShotIndex) -> None:
+    """The same milvus-lite refusal on a read by key: an unknown shot is not found, not an outage."""
+    assert index.index_type == "IVF_FLAT"
+    assert index.get_by_shot("vid-a", 0, heads=["joint"]) is None  # a fresh collection
+    rows = _video("vid-a", 3)
+    index.upsert(rows)
+    index.delete_video("vid-a")
+    index.client.release_collection(index.collection)
+    index.client.load_collection(index.collection)
+    assert index.get([r.pk for r in rows], heads=list(DIMS)) == []
+    index.upsert(rows[:1])
+    got = index.get_by_shot("vid-a", 0, heads=["visual"])
+    assert got is not None
+    np.testing.assert_allclose(got.vectors["visual"], rows[0].vectors["visual"], rtol=1e-6)
+
+
 def test_bad_input_is_rejected_clearly(index: ShotIndex) -> None:
     row = _video("vid-a", 1)[0]
     cases = [
