@@ -63,20 +63,20 @@ def md() -> list[tuple[str, str]]:
 
 
 # ---- the stack --------------------------------------------------------------------------------
+def _channel(port: int) -> grpc.Channel:
+    ch = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)])
+    grpc.channel_ready_future(ch).result(timeout=120)
+    return ch
+
+
 @pytest.fixture(scope="module")
 def query(services: local.StackSettings) -> query_pb2_grpc.QueryServiceStub:
-    ch = grpc.insecure_channel(f"127.0.0.1:{services.query_port}",
-                               options=[("grpc.max_send_message_length", 64 << 20)])
-    grpc.channel_ready_future(ch).result(timeout=120)
-    return query_pb2_grpc.QueryServiceStub(ch)
+    return query_pb2_grpc.QueryServiceStub(_channel(services.query_port))
 
 
 @pytest.fixture(scope="module")
 def encoder(services: local.StackSettings) -> encoder_pb2_grpc.EncoderServiceStub:
-    ch = grpc.insecure_channel(f"127.0.0.1:{services.encoder_port}",
-                               options=[("grpc.max_send_message_length", 64 << 20)])
-    grpc.channel_ready_future(ch).result(timeout=120)
-    return encoder_pb2_grpc.EncoderServiceStub(ch)
+    return encoder_pb2_grpc.EncoderServiceStub(_channel(services.encoder_port))
 
 
 # ---- bad files, made here with ffmpeg -------------------------------------------------------------

@@ -11,12 +11,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
 
 from shotline.errors import BadInput
 from shotline.video.config import SegmenterConfig
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -110,6 +113,19 @@ def _stop_on_error(exc: av.error.FFmpegError, decoded_any: bool, outcome: Decode
     outcome.truncated, outcome.error = True, str(exc)
 
 
+def _until_error(items: Iterator[T], outcome: DecodeOutcome, decoded_any: Callable[[], bool]) -> Iterator[T]:
+    """The items of a PyAV demux/decode iterator until it ends or fails (``_stop_on_error``)."""
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        except av.error.FFmpegError as exc:
+            _stop_on_error(exc, decoded_any(), outcome)
+            return
+        yield item
+
+
 def decode_frames(
     container: av.container.InputContainer, config: SegmenterConfig, outcome: DecodeOutcome
 ) -> Iterator[av.VideoFrame]:
@@ -121,15 +137,7 @@ def decode_frames(
     if config.fast_decode:
         stream.codec_context.options = {"skip_loop_filter": "all"}
     count = 0
-    frames = container.decode(stream)
-    while True:
-        try:
-            frame = next(frames)
-        except StopIteration:
-            break
-        except av.error.FFmpegError as exc:
-            _stop_on_error(exc, count > 0, outcome)
-            break
+    for frame in _until_error(container.decode(stream), outcome, lambda: count > 0):
         count += 1
         if count > config.max_frames:
             raise BadInput("too_large", f"more than {config.max_frames} frames")
@@ -300,15 +308,7 @@ def coarse_to_fine(
 
     frames_in = 0
     try:
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as exc:
-                _stop_on_error(exc, frames_in > 0, outcome)
-                break
+        for packet in _until_error(container.demux(stream), outcome, lambda: frames_in > 0):
             if packet.pts is None and packet.size:
                 raise CoarseUnsupported("a packet without a timestamp")
             if not x264_checked and packet.size:
