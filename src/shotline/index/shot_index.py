@@ -369,20 +369,7 @@ class ShotIndex:
         out: list[StoredShot] = []
         for i in range(0, len(pks), VECTOR_PAGE_ROWS if heads else SCALAR_PAGE_ROWS):
             chunk = [int(p) for p in pks[i:i + (VECTOR_PAGE_ROWS if heads else SCALAR_PAGE_ROWS)]]
-            try:
-                res = self.client.query(self.collection, filter=f"pk in {chunk}",
-                                        output_fields=list(SCALAR_FIELDS) + fields,
-                                        consistency_level="Strong", timeout=self.timeout)
-            except MilvusException as exc:
-                # milvus-lite refuses any vector read of an IVF/HNSW collection with no raw vector
-                # chunk (empty, or emptied and reloaded: iterate_vectors says why); then no key of
-                # ours is stored, which is an answer (not found), not an outage.
-                if heads and "raw data" in str(exc) and not self.client.query(
-                        self.collection, filter=f"pk in {chunk}", output_fields=["pk"],
-                        consistency_level="Strong", timeout=self.timeout):
-                    continue
-                raise
-            out.extend(self._stored(res, heads))
+            out.extend(self._stored(self._by_key(chunk, list(SCALAR_FIELDS) + fields), heads))
         order = {int(p): n for n, p in enumerate(pks)}
         return sorted(out, key=lambda s: order[s.pk])
 
@@ -392,6 +379,21 @@ class ShotIndex:
             StoredShot(**{k: row[k] for k in SCALAR_FIELDS}, vectors={h: cols[h][n] for h in heads})
             for n, row in enumerate(rows_without_vectors(res))
         ]
+
+    def _by_key(self, pks: list[int], fields: list[str]) -> Any:
+        """The stored rows among ``pks`` with ``fields``, in one request."""
+        try:
+            return self.client.query(self.collection, filter=f"pk in {pks}", output_fields=fields,
+                                     consistency_level="Strong", timeout=self.timeout)
+        except MilvusException as exc:
+            # milvus-lite refuses any vector read of an IVF/HNSW collection with no raw vector
+            # chunk (empty, or emptied and reloaded: iterate_vectors says why); then none of these
+            # keys is stored, which is an answer (nothing found), not an outage.
+            if "raw data" in str(exc) and not self.client.query(
+                    self.collection, filter=f"pk in {pks}", output_fields=["pk"],
+                    consistency_level="Strong", timeout=self.timeout):
+                return []
+            raise
 
     def get_by_shot(self, video_id: str, shot_index: int, heads: Sequence[str] = ()) -> StoredShot | None:
         found = self.get([self.pk_of(video_id, shot_index)], heads)
@@ -482,8 +484,7 @@ class ShotIndex:
 
     def _vectors(self, pks: list[int], field: str, dim: int) -> dict[int, np.ndarray]:
         """The ``field`` vectors of stored rows ``pks`` (at most a few hundred), by primary key."""
-        res = self.client.query(self.collection, filter=f"pk in {pks}", output_fields=["pk", field],
-                                consistency_level="Strong", timeout=self.timeout)
+        res = self._by_key(pks, ["pk", field])
         col = vector_column(res, field, dim)
         return {int(r["pk"]): col[n] for n, r in enumerate(rows_without_vectors(res))}
 
