@@ -23,8 +23,8 @@ from shotline.health import HealthServer, HealthState
 from shotline.v1 import events_pb2, query_pb2
 
 
-def main() -> None:
-    s = QuerySettings()
+def main(s: QuerySettings) -> None:
+    """Serve one query process (``processes.main`` starts it, or N of them, from the settings)."""
     logs.configure(s.log_level, s.log_json, SERVICE)
     log = logs.get(SERVICE)
     state = HealthState()

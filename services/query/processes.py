@@ -39,7 +39,7 @@ def main() -> None:
     if settings.grpc_processes == 1 or PROCESS_INDEX_ENV in os.environ:
         from services.query.main import main as serve  # imported here: after the metrics mode is fixed
 
-        serve()
+        serve(settings)
         return
     sys.exit(supervise(settings.grpc_processes, settings.grpc_grace_seconds))
 
