@@ -94,6 +94,18 @@ def _fig(figure: str, value: float, unit: str, baseline: float | None = None,
     return {"figure": figure, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio}
 
 
+def _against_baseline(tag: str, on: dict[str, Any], off: dict[str, Any]) -> list[dict[str, Any]]:
+    """One server's latency, throughput, errors and CPU figures beside the cache-off baseline's."""
+    return [
+        _fig(f"GetVideoCategories p50, {tag}", on["p50_ms"], "ms", off["p50_ms"], off["p50_ms"] / on["p50_ms"]),
+        _fig(f"GetVideoCategories p99, {tag}", on["p99_ms"], "ms", off["p99_ms"], off["p99_ms"] / on["p99_ms"]),
+        _fig(f"GetVideoCategories achieved QPS, {tag}", on["qps"], "req/s", off["qps"], on["qps"] / off["qps"]),
+        _fig(f"GetVideoCategories errors, {tag}", on["errors"], "calls", off["errors"], None),
+        _fig(f"query CPU per request, {tag}", on["cpu_us_per_req"], "us", off["cpu_us_per_req"],
+             off["cpu_us_per_req"] / on["cpu_us_per_req"]),
+    ]
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU of a process and its children (the serving processes of a multi-process query service)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -245,21 +257,8 @@ def run(st: local.StackSettings, n_videos: int, rates: list[int], seconds: float
             tag = f"{rate}/s offered, {CONCURRENCY} streams"
             mtag = f"{tag}, {PROCESSES} serving processes"
             res += [
-                _fig(f"GetVideoCategories p50, {mtag}", multi_on["p50_ms"], "ms", off["p50_ms"],
-                     off["p50_ms"] / multi_on["p50_ms"]),
-                _fig(f"GetVideoCategories p99, {mtag}", multi_on["p99_ms"], "ms", off["p99_ms"],
-                     off["p99_ms"] / multi_on["p99_ms"]),
-                _fig(f"GetVideoCategories achieved QPS, {mtag}", multi_on["qps"], "req/s", off["qps"],
-                     multi_on["qps"] / off["qps"]),
-                _fig(f"GetVideoCategories errors, {mtag}", multi_on["errors"], "calls", off["errors"], None),
-                _fig(f"query CPU per request, {mtag}", multi_on["cpu_us_per_req"], "us", off["cpu_us_per_req"],
-                     off["cpu_us_per_req"] / multi_on["cpu_us_per_req"]),
-                _fig(f"GetVideoCategories p50, {tag}", on["p50_ms"], "ms", off["p50_ms"], off["p50_ms"] / on["p50_ms"]),
-                _fig(f"GetVideoCategories p99, {tag}", on["p99_ms"], "ms", off["p99_ms"], off["p99_ms"] / on["p99_ms"]),
-                _fig(f"GetVideoCategories achieved QPS, {tag}", on["qps"], "req/s", off["qps"], on["qps"] / off["qps"]),
-                _fig(f"GetVideoCategories errors, {tag}", on["errors"], "calls", off["errors"], None),
-                _fig(f"query CPU per request, {tag}", on["cpu_us_per_req"], "us", off["cpu_us_per_req"],
-                     off["cpu_us_per_req"] / on["cpu_us_per_req"]),
+                *_against_baseline(mtag, multi_on, off),
+                *_against_baseline(tag, on, off),
                 _fig(f"cache hit ratio, {tag} (TTL {TTL_SECONDS:.0f} s, {n_videos:,} videos uniform)",
                      on["hit_ratio"], "ratio"),
             ]
