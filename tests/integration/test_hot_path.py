@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -61,9 +62,10 @@ class Cached:
         return self.stub.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id=video_id), timeout=10)
 
 
-@pytest.fixture(scope="module")
-def cached(stack: local.Endpoints, services: local.StackSettings,  # noqa: F811
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cached]:
+def start_query(stack: local.Endpoints, services: local.StackSettings, log: Path,  # noqa: F811
+                **extra: str) -> tuple[subprocess.Popen[bytes], int, int, str]:
+    """A query service of its own beside the stack's encoder: its own topic prefix (the cache's two
+    topics created), ports and a cache TTL of an hour. -> (process, gRPC port, metrics port, prefix)"""
     prefix = "t" + uuid.uuid4().hex[:10]
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
     admin.create_topics([NewTopic(f"{prefix}.{t}", 3, 1) for t in ("videos.classified", "models.deployed")])
@@ -71,9 +73,14 @@ def cached(stack: local.Endpoints, services: local.StackSettings,  # noqa: F811
     port, metrics_port = _free_port(), _free_port()
     env = service_env(stack, SHOTLINE_TOPIC_PREFIX=prefix, SHOTLINE_QUERY_ADDRESS=f"127.0.0.1:{port}",
                       SHOTLINE_ENCODER_ADDRESS=f"127.0.0.1:{services.encoder_port}",
-                      SHOTLINE_METRICS_PORT=str(metrics_port), SHOTLINE_CATEGORY_CACHE_TTL_SECONDS="3600")
-    log: Path = tmp_path_factory.mktemp("hot_path") / "query.log"
-    proc = spawn(["-m", "services.query"], env, log)
+                      SHOTLINE_METRICS_PORT=str(metrics_port), SHOTLINE_CATEGORY_CACHE_TTL_SECONDS="3600", **extra)
+    return spawn(["-m", "services.query"], env, log), port, metrics_port, prefix
+
+
+@pytest.fixture(scope="module")
+def cached(stack: local.Endpoints, services: local.StackSettings,  # noqa: F811
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cached]:
+    proc, port, metrics_port, prefix = start_query(stack, services, tmp_path_factory.mktemp("hot_path") / "query.log")
     producer = KafkaProducer(bootstrap_servers=stack.kafka, acks="all")
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     r = redis.Redis.from_url(stack.redis)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import urllib.request
 import uuid
@@ -25,15 +24,15 @@ from pathlib import Path
 import grpc
 import pytest
 import redis
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
+from kafka import KafkaProducer
 
 from shotline.events import new_meta
 from shotline.registry import Registry
 from shotline.stack import local
 from shotline.v1 import events_pb2, query_pb2, query_pb2_grpc
 
-from .conftest import service_env, spawn, wait_for
+from .conftest import wait_for
+from .test_hot_path import _cache_consumer_up, start_query
 from .test_pipeline import services  # noqa: F401 - module fixture: the stack's encoder
 
 pytestmark = pytest.mark.integration
@@ -41,28 +40,11 @@ pytestmark = pytest.mark.integration
 CONNECTIONS = 16  # all on one process of two: p = 2 / 2**16
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _metrics(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:  # noqa: S310 - loopback
-        return r.read().decode()
-
-
 def _cache_calls(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:  # noqa: S310 - loopback
+        text = r.read().decode()
     return {m.group(1): float(m.group(2)) for m in re.finditer(
-        r'^shotline_query_category_cache_total\{outcome="(\w+)"\} ([0-9.e+]+)$', _metrics(port), re.M)}
-
-
-def _consumers_up(port: int) -> bool:
-    try:
-        text = _metrics(port)
-    except OSError:
-        return False
-    return re.search(r"^shotline_query_category_cache_consumer_up_ratio 1(\.0)?$", text, re.M) is not None
+        r'^shotline_query_category_cache_total\{outcome="(\w+)"\} ([0-9.e+]+)$', text, re.M)}
 
 
 def _children(pid: int) -> list[int]:
@@ -78,21 +60,12 @@ class Replica:
 
 
 def _start(stack: local.Endpoints, services: local.StackSettings, log: Path) -> Replica:  # noqa: F811
-    prefix = "t" + uuid.uuid4().hex[:10]
-    admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
-    admin.create_topics([NewTopic(f"{prefix}.{t}", 3, 1) for t in ("videos.classified", "models.deployed")])
-    admin.close()
-    port, metrics_port = _free_port(), _free_port()
-    env = service_env(stack, SHOTLINE_TOPIC_PREFIX=prefix, SHOTLINE_QUERY_ADDRESS=f"127.0.0.1:{port}",
-                      SHOTLINE_ENCODER_ADDRESS=f"127.0.0.1:{services.encoder_port}",
-                      SHOTLINE_METRICS_PORT=str(metrics_port), SHOTLINE_CATEGORY_CACHE_TTL_SECONDS="3600",
-                      SHOTLINE_GRPC_PROCESSES="2", SHOTLINE_RECALL_PROBE_INTERVAL_SECONDS="0")
-    proc = spawn(["-m", "services.query"], env, log)
-    replica = Replica(proc, f"127.0.0.1:{port}", metrics_port, prefix)
+    proc, port, metrics_port, prefix = start_query(stack, services, log, SHOTLINE_GRPC_PROCESSES="2",
+                                                   SHOTLINE_RECALL_PROBE_INTERVAL_SECONDS="0")
     # Ready = both processes have bound the port and both caches' consumers hold their positions.
-    wait_for(lambda: proc.poll() is None and len(_children(proc.pid)) == 2 and _consumers_up(metrics_port), 120,
-             what="two serving processes with their cache consumers up")
-    return replica
+    wait_for(lambda: proc.poll() is None and len(_children(proc.pid)) == 2 and _cache_consumer_up(metrics_port),
+             120, what="two serving processes with their cache consumers up")
+    return Replica(proc, f"127.0.0.1:{port}", metrics_port, prefix)
 
 
 def _stubs(address: str) -> list[query_pb2_grpc.QueryServiceStub]:
