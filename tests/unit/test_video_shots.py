@@ -220,3 +220,26 @@ def test_coarse_to_fine_finds_what_a_full_decode_finds(fixtures_dir: Path) -> No
     assert [p.index for p in pics] == list(range(len(pics)))
     decoded = sum(p.frame is not None for p in pics)
     assert decoded < 0.75 * len(pics)  # B frames no other frame refers to are skipped
+
+
+@pytest.mark.parametrize("name", ["montage_360p.mp4", "bikes.mp4", "cockatoo.mp4"])
+def test_chunked_decoding_finds_what_one_pass_finds(fixtures_dir: Path, name: str) -> None:
+    """Keyframe-aligned chunks decoded in parallel give the shots of one pass. cockatoo.mp4 is
+    4:4:4 from an old x264 build: a decoder started at a later keyframe decodes it to garbage
+    unless told the build (which made every chunk start a cut)."""
+    from shotline.video import chunks
+
+    small = SegmenterConfig(decode_chunk_frames=24, decode_workers=2)
+    with av.open(str(fixtures_dir / name)) as c:
+        s = c.streams.video[0]
+        size = s.codec_context.width * s.codec_context.height
+    plan = chunks.plan(fixtures_dir / name, small, 3 * size, 3)
+    assert plan is not None and len(plan.chunks) >= 2, "no clean keyframe to cut at"
+    parallel = segment_video(fixtures_dir / name, small)
+    one_pass = segment_video(fixtures_dir / name, SegmenterConfig(decode_workers=1))
+    assert parallel.frame_count == one_pass.frame_count
+    assert [(s.start_frame, s.transition) for s in parallel.shots] == \
+        [(s.start_frame, s.transition) for s in one_pass.shots]
+    if name in HARD_CUT_TRUTH:
+        assert _starts(parallel) == HARD_CUT_TRUTH[name]
+    assert all(parallel.keyframes) and len(parallel.keyframes) == len(parallel.shots)

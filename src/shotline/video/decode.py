@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import av
 import numpy as np
@@ -134,8 +135,7 @@ def decode_frames(
     indexing); an error before any frame is ``BadInput("decode_error")``."""
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
-    if config.fast_decode:
-        stream.codec_context.options = {"skip_loop_filter": "all"}
+    stream.codec_context.options = decoder_options(config)
     count = 0
     for frame in _until_error(container.decode(stream), outcome, lambda: count > 0):
         count += 1
@@ -158,13 +158,16 @@ class CoarseUnsupported(Exception):
 
 @dataclass
 class Picture:
-    """One frame of the stream, in display order. ``frame`` is None for a frame that was not
-    decoded: its detector thumbnail ``small`` is the linear mix of the decoded frames around it."""
+    """One frame of the stream, in display order. A frame that was not decoded (``real``
+    False) has a detector thumbnail ``small`` that is the linear mix of the decoded frames
+    around it."""
 
     index: int
     pts: int
     small: np.ndarray  # 3 x h x w uint8 (Y, U, V) at the detector's resolution
-    frame: av.VideoFrame | None
+    frame: av.VideoFrame | None  # None: not decoded, or (chunked decoding) not kept
+    real: bool = True  # False: not decoded, ``small`` is a mix of its neighbours
+    features: Any = None  # the detector's ``frame_features`` of ``small``, if computed ahead
 
 
 def coarse_supported(container: av.container.InputContainer, config: SegmenterConfig) -> bool:
@@ -188,8 +191,8 @@ class _FineDecoder:
     """A second decoder on the same file: seeks to the keyframe before a gap and decodes the
     frames of the gap that the coarse pass skipped (references only up to them)."""
 
-    def __init__(self, path: Path, config: SegmenterConfig):
-        self.path, self.config = path, config
+    def __init__(self, path: Path, config: SegmenterConfig, timeline: Timeline):
+        self.path, self.config, self.timeline = path, config, timeline
         self.container: av.container.InputContainer | None = None
         self.key: int | None = None  # keyframe the decoder was last positioned at
         self.sent: set[int] = set()  # pts of the packets sent since then
@@ -209,8 +212,7 @@ class _FineDecoder:
             stream = self.container.streams.video[0]
             # No frame threads: they would hold back each wanted frame by a frame per thread.
             stream.thread_type = "SLICE"
-            if self.config.fast_decode:
-                stream.codec_context.options = {"skip_loop_filter": "all"}
+            stream.codec_context.options = decoder_options(self.config, self.timeline)
         stream = self.container.streams.video[0]
         ctx = stream.codec_context
         want = set(wanted)
@@ -240,6 +242,65 @@ class _FineDecoder:
             self.container.close()
 
 
+class Timeline:
+    """The pts of every packet, sorted (= display order), and of the keyframes. Filled while
+    the coarse pass demuxes (``complete=False``), or known up front (a chunk of the stream)."""
+
+    def __init__(self, pts: list[int] | None = None, keys: list[int] | None = None,
+                 x264_build: int | None = None):
+        self.complete = pts is not None
+        self.pts: list[int] = pts if pts is not None else []
+        self.keys: list[int] = keys if keys is not None else []
+        self.x264_build = x264_build  # from the first packet: see ``x264_build``
+
+    def add(self, packet: av.Packet, max_frames: int) -> None:
+        if self.complete or packet.pts is None:
+            return
+        if not self.pts:
+            self.x264_build = x264_build(packet)
+        bisect.insort(self.pts, packet.pts)
+        if packet.is_keyframe:
+            bisect.insort(self.keys, packet.pts)
+        if len(self.pts) > max_frames:
+            raise BadInput("too_large", f"more than {max_frames} frames")
+
+    def key_before(self, pts: int, default: int) -> int:
+        i = bisect.bisect_right(self.keys, pts)
+        return self.keys[i - 1] if i else (self.keys[0] if self.keys else default)
+
+
+_X264_CORE = re.compile(rb"x264 - core (\d+)")
+
+
+def x264_build(packet: av.Packet) -> int | None:
+    """The x264 build named in the stream's first packet (x264's version SEI), if any.
+
+    FFmpeg works around bugs of old x264 builds by this number (4:4:4 streams before build 151
+    decode to garbage without it), but a decoder started at a later keyframe never sees that
+    SEI: ``decoder_options`` tells it."""
+    found = _X264_CORE.search(bytes(packet)[:4096]) if packet.size else None
+    return int(found.group(1)) if found else None
+
+
+def decoder_options(config: SegmenterConfig, timeline: Timeline | None = None) -> dict[str, str]:
+    options = {"skip_loop_filter": "all"} if config.fast_decode else {}
+    if timeline is not None and timeline.x264_build is not None:
+        options["x264_build"] = str(timeline.x264_build)
+    return options
+
+
+def coarse_context(stream: av.video.stream.VideoStream, config: SegmenterConfig,
+                   timeline: Timeline | None = None, threads: str = "AUTO") -> av.codec.context.CodecContext:
+    """The stream's decoder set up for the coarse pass (only frames others refer to)."""
+    stream.thread_type = threads
+    if threads == "SLICE":
+        stream.thread_count = 1  # one decoder per core already: no threads of its own
+    ctx = stream.codec_context
+    ctx.options = decoder_options(config, timeline)
+    ctx.skip_frame = "NONREF"
+    return ctx
+
+
 def coarse_to_fine(
     container: av.container.InputContainer,
     path: Path,
@@ -257,20 +318,36 @@ def coarse_to_fine(
     filled with linear mixes of its ends, which is what a dissolve or a fade is anyway.
     ``Picture.frame`` is None for those. Errors behave as in ``decode_frames``."""
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    ctx = stream.codec_context
-    if config.fast_decode:
-        ctx.options = {"skip_loop_filter": "all"}
-    ctx.skip_frame = "NONREF"
-    fine = _FineDecoder(path, config)
-    x264_checked = not config.coarse_skip_b_x264
-    all_pts: list[int] = []  # pts of every packet demuxed so far, sorted (= display order)
-    keys: list[int] = []  # pts of keyframe packets
+    ctx = coarse_context(stream, config)
+    yield from coarse_pass(container.demux(stream), ctx, path, config, outcome, thumb, Timeline())
+
+
+def coarse_pass(
+    packets: Iterator[av.Packet],
+    ctx: av.codec.context.CodecContext,
+    path: Path,
+    config: SegmenterConfig,
+    outcome: DecodeOutcome,
+    thumb: Callable[[av.VideoFrame], np.ndarray],
+    timeline: Timeline,
+    first: int = 0,
+    end: int | None = None,
+) -> Iterator[Picture]:
+    """The coarse pass over ``packets`` (in decode order, from a keyframe), yielding the
+    pictures of display indices [first, end) (``end`` None: to the end of the stream).
+
+    A chunk (``end`` set, ``timeline`` complete) also decodes the next chunk's keyframe and two
+    more reference frames, so that its last gap is judged against the same neighbours as in
+    one pass over the whole stream; it yields nothing at or past ``end``."""
+    all_pts = timeline.pts
+    fine = _FineDecoder(path, config, timeline)
     refs: list[Picture] = []  # recent decoded frames; refs[nxt:] not yet released
     scores: list[float | None] = []  # scores[j]: the gap ending at refs[j] (None: first frame)
     nxt = 1
     floor = config.coarse_min_score
-    emitted = -1
+    emitted = first - 1
+    frames_in = 0
+    beyond = 0  # decoded frames at or past ``end``
 
     def gap(j: int) -> Iterator[Picture]:
         """Release refs[j] and the skipped frames before it (refs[j - 1] already released)."""
@@ -283,8 +360,7 @@ def coarse_to_fine(
             mean = sum(near_f) / len(near_f) if near_f else 0.0
             got: dict[int, av.VideoFrame] = {}
             if s >= floor and s >= config.coarse_ratio * mean:
-                key = max((k for k in keys if k <= missing[0]), default=keys[0] if keys else a.pts)
-                got = fine.fetch(missing, key)
+                got = fine.fetch(missing, timeline.key_before(missing[0], a.pts))
             n = b.index - a.index
             for off, pts in enumerate(missing, start=1):
                 f = got.get(pts)
@@ -293,7 +369,7 @@ def coarse_to_fine(
                 else:
                     w = off / n
                     mix = (1 - w) * a.small + w * b.small
-                    yield Picture(a.index + off, pts, (mix + 0.5).astype(np.uint8), None)
+                    yield Picture(a.index + off, pts, (mix + 0.5).astype(np.uint8), None, real=False)
         yield b
 
     def release(final: bool) -> Iterator[Picture]:
@@ -306,56 +382,59 @@ def coarse_to_fine(
             del refs[:nxt - 3], scores[:nxt - 3]
             nxt = 3
 
-    frames_in = 0
-    try:
-        for packet in _until_error(container.demux(stream), outcome, lambda: frames_in > 0):
+    def arrived(frame: av.VideoFrame) -> Iterator[Picture]:
+        nonlocal emitted, frames_in, beyond
+        if frame.pts is None:
+            raise CoarseUnsupported("a frame without a timestamp")
+        index = bisect.bisect_left(all_pts, frame.pts)
+        if index <= emitted or (frames_in == 0 and index != first) or \
+                index >= len(all_pts) or all_pts[index] != frame.pts:
+            raise CoarseUnsupported(f"frame order not derivable from timestamps ({index})")
+        emitted = index
+        frames_in += 1
+        if end is not None and index >= end:
+            beyond += 1
+        pic = Picture(index, frame.pts, thumb(frame), frame)
+        if refs:
+            scores.append(_gap_score(refs[-1].small, pic.small))
+        else:
+            scores.append(None)
+            yield pic  # the first frame has no gap before it
+        refs.append(pic)
+        yield from release(False)
+
+    def pictures() -> Iterator[Picture]:
+        decoded_any = lambda: frames_in > 0 or first > 0  # noqa: E731 - a later chunk: truncated
+        for packet in _until_error(packets, outcome, decoded_any):
             if packet.pts is None and packet.size:
                 raise CoarseUnsupported("a packet without a timestamp")
-            if not x264_checked and packet.size:
-                # x264 never predicts a P or I frame from a B frame (its B references serve the
-                # B frames around them only), so all B frames can be skipped: ~40% of the work.
-                x264_checked = True
-                if ctx.name == "h264" and b"x264 - core" in bytes(packet)[:4096]:
-                    ctx.skip_frame = "BIDIR"
-            if packet.pts is not None:
-                bisect.insort(all_pts, packet.pts)
-                if packet.is_keyframe:
-                    keys.append(packet.pts)
-                if len(all_pts) > config.max_frames:
-                    raise BadInput("too_large", f"more than {config.max_frames} frames")
+            timeline.add(packet, config.max_frames)
             try:
                 decoded = ctx.decode(packet)
             except av.error.FFmpegError as exc:
-                _stop_on_error(exc, frames_in > 0, outcome)
+                _stop_on_error(exc, decoded_any(), outcome)
                 break
             for frame in decoded:
-                if frame.pts is None:
-                    raise CoarseUnsupported("a frame without a timestamp")
-                index = bisect.bisect_left(all_pts, frame.pts)
-                if index <= emitted or (frames_in == 0 and index != 0) or \
-                        index >= len(all_pts) or all_pts[index] != frame.pts:
-                    raise CoarseUnsupported(f"frame order not derivable from timestamps ({index})")
-                emitted = index
-                frames_in += 1
-                pic = Picture(index, frame.pts, thumb(frame), frame)
-                if refs:
-                    scores.append(_gap_score(refs[-1].small, pic.small))
-                else:
-                    scores.append(None)
-                    yield pic  # the first frame has no gap before it
-                refs.append(pic)
-                yield from release(False)
-        if not outcome.truncated and refs and refs[-1].index < len(all_pts) - 1:
+                yield from arrived(frame)
+            if beyond >= 3:  # frames come out in display order: every one before ``end`` is out
+                break
+        if end is None and not outcome.truncated and refs and refs[-1].index < len(all_pts) - 1:
             # skipped frames after the last decoded one (rare): fetch them, or repeat the last
             tail = all_pts[refs[-1].index + 1:]
-            key = max((k for k in keys if k <= tail[0]), default=refs[-1].pts)
-            got = fine.fetch(tail, key)
+            got = fine.fetch(tail, timeline.key_before(tail[0], refs[-1].pts))
             for off, pts in enumerate(tail, start=1):
                 f = got.get(pts)
                 last = refs[-1]
-                pic = Picture(last.index + 1, pts, thumb(f) if f is not None else last.small, f)
+                pic = Picture(last.index + 1, pts, thumb(f) if f is not None else last.small, f,
+                              real=f is not None)
                 scores.append(_gap_score(last.small, pic.small))
                 refs.append(pic)
         yield from release(True)
+
+    try:
+        for pic in pictures():
+            if end is not None and pic.index >= end:
+                return
+            yield pic
     finally:
         fine.close()

@@ -57,6 +57,16 @@ def frame_features(yuv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return yuv[0].astype(np.float32) / 255.0, hist
 
 
+Features = tuple[np.ndarray, np.ndarray]  # what ``frame_features`` returns
+
+
+def cut_score(before: Features, after: Features) -> float:
+    """How much a picture differs from the one before it: mean |luma difference| and the
+    colour-histogram distance, averaged (0..1)."""
+    pix = float(np.abs(after[0] - before[0]).mean())
+    return 0.5 * (pix + 0.5 * float(np.abs(after[1] - before[1]).sum()))
+
+
 class BoundaryDetector:
     def __init__(self, config: SegmenterConfig, fps: float = 25.0):
         self.cfg = config
@@ -86,20 +96,19 @@ class BoundaryDetector:
         self.lag = 3 * self.k + 2 * config.dissolve_merge_gap + self.w + 2
 
     # --- input -------------------------------------------------------------------------
-    def push(self, yuv: np.ndarray, real: bool = True) -> list[Boundary]:
-        """Add the next frame. ``real=False``: a frame that was not decoded, its thumbnail a mix
-        of the decoded frames around it (coarse-to-fine decoding): such a frame is a blend of
-        its neighbours by construction, so it is never itself tested as one."""
-        luma, hist = frame_features(yuv)
+    def push(self, yuv: np.ndarray, real: bool = True, features: Features | None = None) -> list[Boundary]:
+        """Add the next frame (``features``: its ``frame_features``, if already computed).
+        ``real=False``: a frame that was not decoded, its thumbnail a mix of the decoded frames
+        around it (coarse-to-fine decoding): such a frame is a blend of its neighbours by
+        construction, so it is never itself tested as one."""
+        luma, hist = features if features is not None else frame_features(yuv)
         i = self.n
         self._real[i] = real
         self.n += 1
         if self._prev_hist is None:
             self._score[i] = 0.0
         else:
-            pix = float(np.abs(luma - self._luma[-1]).mean())
-            hist_d = 0.5 * float(np.abs(hist - self._prev_hist).sum())
-            self._score[i] = 0.5 * (pix + hist_d)
+            self._score[i] = cut_score((self._luma[-1], self._prev_hist), (luma, hist))
         self._prev_hist = hist
         self._hist[i] = hist
         self.last_score = self._score[i]

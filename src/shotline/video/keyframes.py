@@ -30,17 +30,18 @@ class Candidate:
     image: Any  # a decoded av.VideoFrame (or anything the caller converts later)
 
 
+def candidate_stride(config: SegmenterConfig, fps: float) -> int:
+    """Candidates are the first frame offered in each cell of this many frames: never sparser
+    than the shortest allowed shot, so every shot gets a candidate."""
+    return max(1, min(config.min_shot_length(fps), round(fps / config.keyframe_candidates_per_second)))
+
+
 class KeyframeSampler:
     def __init__(self, config: SegmenterConfig, fps: float, lag: int, max_pinned: int = 4):
         self.cfg = config
         self.fps = fps if fps > 0 else 25.0
         self.lag = lag
-        # Never sparser than the shortest allowed shot, so every shot gets a candidate.
-        self.stride = max(
-            1,
-            min(config.min_shot_length(self.fps),
-                round(self.fps / config.keyframe_candidates_per_second)),
-        )
+        self.stride = candidate_stride(config, self.fps)
         self.pinned: deque[Candidate] = deque(maxlen=max_pinned)
         most = (
             config.max_keyframes_per_shot

@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from shotline.errors import BadInput
+from shotline.video import chunks
 from shotline.video.config import SegmenterConfig
 from shotline.video.decode import (
     CoarseUnsupported,
@@ -164,11 +165,16 @@ def segment_video(
 
 
 def _pictures(container: av.container.InputContainer, file: Path, config: SegmenterConfig,
-              outcome: DecodeOutcome, coarse: bool) -> Iterator[Picture]:
+              info: StreamInfo, stride: int, outcome: DecodeOutcome, coarse: bool) -> Iterator[Picture]:
     thumb: Callable[[av.VideoFrame], np.ndarray] = functools.partial(
         thumbnail, width=config.detect_width, height=config.detect_height)
     if coarse and coarse_supported(container, config):
-        yield from coarse_to_fine(container, file, config, outcome, thumb)
+        # 3 bytes a pixel: 8-bit 4:2:0 takes 1.5, so this also covers 4:4:4 and 10-bit 4:2:0
+        chunked = chunks.plan(file, config, 3 * info.width * info.height, stride)
+        if chunked is not None:
+            yield from chunks.pictures(file, config, chunked, outcome, thumb, stride)
+        else:
+            yield from coarse_to_fine(container, file, config, outcome, thumb)
         return
     for i, frame in enumerate(decode_frames(container, config, outcome)):
         pts = frame.pts if frame.pts is not None else frame.dts
@@ -192,7 +198,7 @@ def _segment(file: Path, config: SegmenterConfig, coarse: bool) -> SegmentResult
         frame_ms: list[int] = []  # one int per frame: small even for hours of video
         last_pts: int | None = None
         try:
-            for pic in _pictures(container, file, config, outcome, coarse):
+            for pic in _pictures(container, file, config, info, sampler.stride, outcome, coarse):
                 i, pts, frame = pic.index, pic.pts, pic.frame
                 ms = _ms(pts, info, i)
                 if frame_ms and ms < frame_ms[-1]:
@@ -202,7 +208,7 @@ def _segment(file: Path, config: SegmenterConfig, coarse: bool) -> SegmentResult
                 wanted = frame is not None and sampler.wants(i)
                 if wanted:
                     sampler.add(i, ms, frame)
-                for b in detector.push(pic.small, frame is not None):
+                for b in detector.push(pic.small, pic.real, pic.features):
                     builder.boundary(b)
                 if frame is not None and not wanted and detector.last_score >= config.cut_min_score:
                     sampler.pin(i, ms, frame)  # may start a shot too short for the grid
