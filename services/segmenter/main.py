@@ -26,6 +26,9 @@ class SegmenterSettings(Settings):
     batch_max_records: int = Field(1, ge=1)  # videos are big: one per poll keeps rebalances quick
     # Two videos at once: an hour-long upload holds only its own partition, the rest flow.
     worker_concurrency: int = Field(2, ge=1, le=64)
+    # Decoder threads per video (0: one per CPU this process may use, at most 8).
+    decode_workers: int = Field(0, ge=0, le=64)
+    decode_buffer_bytes: int = Field(768 * 1024**2, ge=0)
 
 
 def main() -> None:
@@ -33,6 +36,7 @@ def main() -> None:
     config = SegmenterConfig(
         keyframes_per_shot=s.keyframes_per_shot, keyframes_per_second=s.keyframes_per_second,
         max_duration_s=s.max_duration_seconds, max_pixels=s.max_pixels, max_file_bytes=s.max_file_bytes,
+        decode_workers=s.decode_workers, decode_buffer_bytes=s.decode_buffer_bytes,
     )
     blobs = open_blob_store(s)  # uploads (blob://) are read and keyframes written here
     # roots (never the run dir), download cap / timeout / deadline, egress policy, URI schemes

@@ -70,7 +70,7 @@ class SegmenterConfig:
     # chunks would not fit two at once is decoded in one pass).
     decode_workers: int = 0
     decode_chunk_frames: int = 48
-    decode_buffer_bytes: int = 512 * 1024**2
+    decode_buffer_bytes: int = 768 * 1024**2
 
     def min_shot_length(self, fps: float) -> int:
         """The shortest shot in frames for a stream of ``fps`` frames per second."""

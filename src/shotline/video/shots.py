@@ -1,7 +1,8 @@
 """Shot segmentation + keyframes in one decoding pass.
 
-``segment_video(path)`` decodes every frame once (threaded PyAV), turns each into a 64x36 YUV
-thumbnail for the boundary detector, and converts only the chosen keyframes to RGB.
+``segment_video(path)`` decodes the video once with PyAV -- coarse-to-fine (``decode``), on
+keyframe-aligned chunks in parallel where it can (``chunks``) -- turns each frame into a 64x36
+YUV thumbnail for the boundary detector, and converts only the chosen keyframes to RGB.
 """
 
 from __future__ import annotations
@@ -164,13 +165,22 @@ def segment_video(
     return result
 
 
+def _frame_bytes(container: av.container.InputContainer, info: StreamInfo) -> int:
+    """Bytes of one decoded frame (8-bit 4:2:0: 1.5 a pixel; 4:4:4 or 10-bit: 3)."""
+    fmt = container.streams.video[0].codec_context.format
+    try:
+        planes = av.VideoFrame(info.width, info.height, fmt.name if fmt else "yuv420p").planes
+        return sum(p.buffer_size for p in planes)
+    except (ValueError, av.error.FFmpegError):  # an unusual format: assume the worst common one
+        return 3 * info.width * info.height
+
+
 def _pictures(container: av.container.InputContainer, file: Path, config: SegmenterConfig,
               info: StreamInfo, stride: int, outcome: DecodeOutcome, coarse: bool) -> Iterator[Picture]:
     thumb: Callable[[av.VideoFrame], np.ndarray] = functools.partial(
         thumbnail, width=config.detect_width, height=config.detect_height)
     if coarse and coarse_supported(container, config):
-        # 3 bytes a pixel: 8-bit 4:2:0 takes 1.5, so this also covers 4:4:4 and 10-bit 4:2:0
-        chunked = chunks.plan(file, config, 3 * info.width * info.height, stride)
+        chunked = chunks.plan(file, config, _frame_bytes(container, info), stride)
         if chunked is not None:
             yield from chunks.pictures(file, config, chunked, outcome, thumb, stride)
         else:
