@@ -57,7 +57,8 @@ class Plan:
 def workers_for(config: SegmenterConfig) -> int:
     if config.decode_workers:
         return config.decode_workers
-    return min(8, len(os.sched_getaffinity(0)))
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return min(8, len(usable))
 
 
 def plan(path: Path, config: SegmenterConfig, frame_bytes: int, stride: int) -> Plan | None:
