@@ -166,7 +166,9 @@ def _decode_chunk(path: Path, config: SegmenterConfig, plan: Plan, chunk: Chunk,
         packets = _from_key(container.demux(stream), chunk.key_pts)
         prev: Features | None = None
         cell = -1
-        for pic in coarse_pass(packets, ctx, path, config, part, thumb, plan.timeline, chunk.first, chunk.end):
+        # the last chunk runs to the end of the stream like one pass (skipped frames at the tail)
+        end = chunk.end if chunk.end < len(plan.timeline.pts) else None
+        for pic in coarse_pass(packets, ctx, path, config, part, thumb, plan.timeline, chunk.first, end):
             features = frame_features(pic.small)
             if pic.frame is not None:
                 first_in_cell = pic.index // stride > cell
