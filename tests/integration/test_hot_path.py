@@ -70,11 +70,24 @@ def start_query(stack: local.Endpoints, services: local.StackSettings, log: Path
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
     admin.create_topics([NewTopic(f"{prefix}.{t}", 3, 1) for t in ("videos.classified", "models.deployed")])
     admin.close()
-    port, metrics_port = _free_port(), _free_port()
-    env = service_env(stack, SHOTLINE_TOPIC_PREFIX=prefix, SHOTLINE_QUERY_ADDRESS=f"127.0.0.1:{port}",
-                      SHOTLINE_ENCODER_ADDRESS=f"127.0.0.1:{services.encoder_port}",
-                      SHOTLINE_METRICS_PORT=str(metrics_port), SHOTLINE_CATEGORY_CACHE_TTL_SECONDS="3600", **extra)
-    return spawn(["-m", "services.query"], env, log), port, metrics_port, prefix
+    for _attempt in range(3):
+        # A port found free can be taken by another process before the service binds it: the
+        # service then exits at once, and another pair of ports is tried.
+        port, metrics_port = _free_port(), _free_port()
+        env = service_env(stack, SHOTLINE_TOPIC_PREFIX=prefix, SHOTLINE_QUERY_ADDRESS=f"127.0.0.1:{port}",
+                          SHOTLINE_ENCODER_ADDRESS=f"127.0.0.1:{services.encoder_port}",
+                          SHOTLINE_METRICS_PORT=str(metrics_port), SHOTLINE_CATEGORY_CACHE_TTL_SECONDS="3600",
+                          **extra)
+        proc = spawn(["-m", "services.query"], env, log)
+        wait_for(lambda: proc.poll() is not None or _listening(port), 120, what="the query service's port")
+        if proc.poll() is None:
+            return proc, port, metrics_port, prefix
+    raise RuntimeError(f"the query service did not start: see {log}")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
