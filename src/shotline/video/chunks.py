@@ -94,7 +94,7 @@ def plan(path: Path, config: SegmenterConfig, frame_bytes: int, stride: int) -> 
     for i in clean.tolist():
         if i - starts[-1] >= config.decode_chunk_frames and len(pts) - i >= config.decode_chunk_frames:
             starts.append(i)
-    if len(starts) < 2 or starts[0] != 0 or not before[0] < pts[0] < after[0]:
+    if len(starts) < 2 or not pts[0] < after[0]:  # the first packet must start a clean chunk too
         return None
     ends = [*starts[1:], len(pts)]
     chunks = [Chunk(s, int(pts[s]), e) for s, e in zip(starts, ends, strict=True)]

@@ -316,7 +316,7 @@ def coarse_to_fine(
     gaps) is decoded at full rate by a second decoder (seek to its keyframe, references only up
     to the gap), so cuts, flashes and flash cuts are found on real frames; any other gap is
     filled with linear mixes of its ends, which is what a dissolve or a fade is anyway.
-    ``Picture.frame`` is None for those. Errors behave as in ``decode_frames``."""
+    ``Picture.real`` is False for those. Errors behave as in ``decode_frames``."""
     stream = container.streams.video[0]
     ctx = coarse_context(stream, config)
     yield from coarse_pass(container.demux(stream), ctx, path, config, outcome, thumb, Timeline())
