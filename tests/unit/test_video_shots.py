@@ -222,6 +222,32 @@ def test_coarse_to_fine_finds_what_a_full_decode_finds(fixtures_dir: Path) -> No
     assert decoded < 0.75 * len(pics)  # B frames no other frame refers to are skipped
 
 
+def test_b_frames_are_skipped_only_where_every_kept_frame_stays_exact(fixtures_dir: Path, tmp_path: Path) -> None:
+    """bikes.mp4 as shipped is x264 ref=3: a P frame may refer to a B reference, so skipping B
+    references would decode P frames wrong. Re-encoded with x264 veryfast (ref=1) no P frame
+    does, and the coarse pass decodes fewer frames. Either way every frame it decodes equals
+    a full decode of that frame, and the shots equal those of a full decode."""
+    from shotline.video import decode
+    from tests.unit.video_fixtures import read_frames, write_clip
+
+    veryfast = write_clip(tmp_path / "bikes_veryfast.mp4", read_frames(fixtures_dir / "bikes.mp4"), preset="veryfast")
+    decoded = {}
+    for path in (fixtures_dir / "bikes.mp4", veryfast):
+        with av.open(str(path)) as c:
+            full = {f.pts: f.to_ndarray() for f in c.decode(video=0)}
+        with av.open(str(path)) as c:
+            pics = list(decode.coarse_to_fine(c, path, SegmenterConfig(fast_decode=False), decode.DecodeOutcome(),
+                                              lambda f: thumbnail(f, 64, 36)))
+        kept = [p for p in pics if p.frame is not None]
+        assert len(pics) == len(full) and kept
+        for p in kept:
+            assert (p.frame.to_ndarray() == full[p.pts]).all(), (path.name, p.index)
+        decoded[path] = len(kept) / len(pics)
+        coarse = segment_video(path)
+        assert _starts(coarse) == _starts(segment_video(path, SegmenterConfig(coarse_decode=False)))
+    assert decoded[veryfast] < 0.5 < decoded[fixtures_dir / "bikes.mp4"], decoded
+
+
 @pytest.mark.parametrize("name", ["montage_360p.mp4", "bikes.mp4", "cockatoo.mp4"])
 def test_chunked_decoding_finds_what_one_pass_finds(fixtures_dir: Path, name: str) -> None:
     """Keyframe-aligned chunks decoded in parallel give the shots of one pass. cockatoo.mp4 is

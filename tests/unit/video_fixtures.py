@@ -27,8 +27,9 @@ def read_frames(path: Path) -> list:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-def write_clip(path: Path, frames: list, fps: int = 25) -> Path:
-    """H.264 at a constant frame rate: every frame written is decoded back, in order."""
+def write_clip(path: Path, frames: list, fps: int = 25, preset: str = "ultrafast") -> Path:
+    """H.264 at a constant frame rate: every frame written is decoded back, in order
+    (x264 ``preset``: ultrafast has no B frames, veryfast has B references with ref=1)."""
     import av
 
     h, w = (d // 2 * 2 for d in frames[0].shape[:2])  # 4:2:0 needs even sizes
@@ -37,7 +38,7 @@ def write_clip(path: Path, frames: list, fps: int = 25) -> Path:
         s = c.add_stream("libx264", rate=fps)
         s.height, s.width = h, w
         s.pix_fmt = "yuv420p"
-        s.options = {"preset": "ultrafast", "crf": "18"}
+        s.options = {"preset": preset, "crf": "18"}
         for img in frames:
             for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)

@@ -32,9 +32,10 @@ from shotline.video.decode import (
     DecodeOutcome,
     Picture,
     Timeline,
+    X264,
     coarse_context,
     coarse_pass,
-    x264_build,
+    x264_of,
 )
 from shotline.video.detect import Features, cut_score, frame_features
 
@@ -68,7 +69,7 @@ def plan(path: Path, config: SegmenterConfig, frame_bytes: int, stride: int) -> 
     if workers < 2:
         return None
     order: list[tuple[int, bool]] = []  # (pts, keyframe) of every packet, in decode order
-    build: int | None = None
+    x264: X264 | None = None
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             for packet in container.demux(container.streams.video[0]):
@@ -77,7 +78,7 @@ def plan(path: Path, config: SegmenterConfig, frame_bytes: int, stride: int) -> 
                 if packet.pts is None or len(order) >= config.max_frames:
                     return None  # the one pass says why
                 if not order:
-                    build = x264_build(packet)
+                    x264 = x264_of(packet)
                 order.append((packet.pts, packet.is_keyframe))
     except av.error.FFmpegError:
         return None  # damaged: the one pass keeps what decodes
@@ -101,7 +102,7 @@ def plan(path: Path, config: SegmenterConfig, frame_bytes: int, stride: int) -> 
     chunk_bytes = [((c.end - c.first) // stride + 2) * frame_bytes for c in chunks]
     if 2 * max(chunk_bytes) > config.decode_buffer_bytes:
         return None
-    timeline = Timeline(sorted(pts.tolist()), sorted(p for p, k in order if k), build)
+    timeline = Timeline(sorted(pts.tolist()), sorted(p for p, k in order if k), x264)
     return Plan(timeline, chunks, workers, chunk_bytes)
 
 
