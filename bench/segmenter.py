@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 from scenedetect import AdaptiveDetector, ContentDetector, detect
 
+from scripts.build_segmenter_gt import reencode
 from scripts.fetch_fixtures import default_dest, fetch_all
 from shotline.video import SegmenterConfig, segment_video
 from shotline.video.evaluation import score_by_kind
@@ -101,10 +101,7 @@ def medium_encode(src: Path) -> Path:
     dst = src.with_name(f"{src.stem}_x264medium.mp4")
     if dst.exists():
         return dst
-    tmp = dst.with_name(f".tmp-{dst.name}")
-    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(src), "-c:v", "libx264",
-                    "-preset", "medium", "-crf", "20", "-an", "-f", "mp4", str(tmp)], check=True)
-    tmp.replace(dst)
+    reencode(src, dst, "medium")
     return dst
 
 

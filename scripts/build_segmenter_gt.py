@@ -412,6 +412,15 @@ def _frames(part: str, fixtures: Path) -> Iterator[tuple[np.ndarray | None, list
     yield from ((f, []) for f in pending)
 
 
+def reencode(src: Path, dst: Path, preset: str, *filters: str) -> None:
+    """``src`` re-encoded by x264 ``preset`` (crf 20, after ffmpeg ``filters``) into ``dst``,
+    written whole or not at all."""
+    tmp = dst.with_name(f".tmp-{dst.name}")
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(src), *filters,
+                    "-c:v", "libx264", "-preset", preset, "-crf", "20", "-f", "mp4", str(tmp)], check=True)
+    tmp.replace(dst)
+
+
 def build(dest: Path, large: bool = True) -> None:
     """Write both parts into ``dest`` unless their truth JSON already says they are current."""
     import cv2
@@ -450,12 +459,7 @@ def build(dest: Path, large: bool = True) -> None:
             print(f"built {videos} ({count} frames)")
         big = dest / f"hard_{part}_1080p.mp4"
         if large and not (big.exists() and current):
-            tmp = big.with_name(f".tmp-{big.name}")
-            subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i",
-                            str(dest / f"hard_{part}_720p.mp4"), "-vf", "scale=1920:1080",
-                            "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-f", "mp4",
-                            str(tmp)], check=True)
-            tmp.replace(big)
+            reencode(dest / f"hard_{part}_720p.mp4", big, "veryfast", "-vf", "scale=1920:1080")
             print(f"built {big}")
 
 

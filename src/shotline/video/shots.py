@@ -148,8 +148,9 @@ def _ms(pts: int | None, info: StreamInfo, fallback_index: int) -> int:
     if pts is None:  # no timestamp at all: derive from the frame rate
         return round(fallback_index * 1000 / info.fps) if info.fps else 0
     # integer arithmetic, rounded half to even: Fraction arithmetic cost ~50 µs a frame on the GIL
-    q, r = divmod((pts - info.start_pts) * info.time_base.numerator * 1000, info.time_base.denominator)
-    return q + (2 * r > info.time_base.denominator or (2 * r == info.time_base.denominator and q & 1))
+    den = info.time_base.denominator
+    q, r = divmod((pts - info.start_pts) * info.time_base.numerator * 1000, den)
+    return q + (2 * r > den or (2 * r == den and q & 1))
 
 
 def segment_video(
