@@ -110,7 +110,7 @@ class SegmentHandler:
             Output.event(self.out_topic, ev.meta.video_id, events_pb2.ShotsSegmented(
                 meta=child_meta(ev.meta, SERVICE), upload_id=upload_id, catalog_id=ev.catalog_id,
                 shots=chunk, chunk_index=i, chunk_count=len(chunks), total_shots=len(shots),
-                video=info, text=text,
+                video=info, text=text, source_uri=ev.uri,
             ))
             for i, chunk in enumerate(chunks)
         ]

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     # Strong: a shot is searchable as soon as its shots-indexed event is out. Bounded trades
     # a few seconds of staleness for latency on a busy cluster.
     search_consistency: str = Field("Strong", pattern="^(Strong|Bounded|Session|Eventually)$")
+    # What is said and shown per shot (the transcriber writes, SearchText's keyword mode reads):
+    # Milvus full-text search (BM25), so Milvus >= 2.5 or milvus-lite 2.5.1.
+    text_collection: str = Field("shot_text", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
     # APIs.
     encoder_address: str = "127.0.0.1:50052"

@@ -1,4 +1,4 @@
-"""Connections to the stores every service shares: Redis and the Milvus shot index."""
+"""Connections to the stores every service shares: Redis, the Milvus shot index and text index."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import redis
 
 from shotline.index import ShotIndex
 from shotline.index.model import collection_name
+from shotline.index.text_index import ShotTextIndex
 from shotline.registry import Registry
 from shotline.settings import Settings
 
@@ -28,3 +29,9 @@ def shot_index(settings: Settings, model_id: str, dims: dict[str, int]) -> ShotI
         token=settings.milvus_token.get_secret_value() if settings.milvus_token else None,
         model_id=model_id, scalar_indexes=settings.milvus_scalar_indexes,
     )
+
+
+def shot_text_index(settings: Settings) -> ShotTextIndex:
+    """What is said and shown per shot (written by the transcriber, searched by query)."""
+    return ShotTextIndex(settings.milvus_uri, settings.text_collection,
+                         token=settings.milvus_token.get_secret_value() if settings.milvus_token else None)

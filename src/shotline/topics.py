@@ -31,6 +31,7 @@ ALL = [
 SUBSCRIPTIONS: dict[str, list[str]] = {
     "segmenter": [VIDEOS_UPLOADED],
     "encoder": [SHOTS_SEGMENTED],
+    "transcriber": [SHOTS_SEGMENTED],  # speech and on-screen text, beside (never ahead of) the encoder
     "indexer": [SHOTS_EMBEDDED],
     "trainer": [LABELS_SUBMITTED, MODELS_DEPLOYED, CATEGORY_LABELS],
     "scorer": [SHOTS_INDEXED, CATEGORIES_BACKFILL],

@@ -18,6 +18,8 @@ Failure policy, by the type of the exception:
   to `<topic>.retry` with attempt and not-before headers and the offset is committed, so the
   partition keeps flowing. The same group reads `.retry`; a record not yet due pauses only the
   retry partition until it is. After the last attempt: the DLQ, reason `retries_exhausted`.
+  Groups sharing a source topic share its twin: a retry carries the service it is for, and
+  other groups commit past it.
 - `TransientError` (shared infrastructure down): bounded retries with exponential backoff
   (interruptible by SIGTERM); when they run out the process exits without committing (the
   supervisor or Kubernetes restarts it and the batch is redelivered).
@@ -62,6 +64,9 @@ H_NOT_BEFORE = "retry.not_before_ms"   # epoch ms before which it must not run
 H_REASON = "retry.reason"
 H_ERROR = "retry.error"
 H_ORIGIN = "retry.origin"              # topic:partition:offset where it was first consumed
+# The service that scheduled the retry: several groups read one source topic (encoder and
+# transcriber both read shots.segmented) and so one `.retry` twin; each runs only its own.
+H_FOR = "retry.for"
 _OWN_HEADERS = ("retry.", "dlq.")
 KEEPALIVE_POLL_MS = 500
 CLIENT_CALL_MS = 2_000  # bound on position()/end_offsets(): never block the loop on a lookup
@@ -477,7 +482,8 @@ class Worker:
         max_delay = max(self.settings.record_retry_delays_seconds, default=0)
         for tp in sorted(polled, key=lambda t: (t.topic, t.partition)):
             for r in polled[tp]:
-                not_before = _not_before_ms(r, max_delay)
+                mine = _header(r, H_FOR) in (None, self.service)
+                not_before = _not_before_ms(r, max_delay) if mine else None  # theirs: skipped at once
                 if not_before is not None and not_before > now_ms:
                     self.consumer.seek(tp, r.offset)
                     self._delayed[tp] = not_before / 1000
@@ -546,6 +552,12 @@ class Worker:
 
     # ---- processing (task threads) ---------------------------------------------------
     def _process(self, records: list[ConsumerRecord], batch: _Batch) -> None:
+        theirs = [r for r in records if _header(r, H_FOR) not in (None, self.service)]
+        if theirs:  # another group's retry: committed here, never run twice
+            batch.outcomes.extend((topics.source(r.topic), "other_service") for r in theirs)
+            records = [r for r in records if _header(r, H_FOR) in (None, self.service)]
+            if not records:
+                return
         if isinstance(self.handler, BatchHandler) and len(records) > 1:
             views = [_as_source(r) for r in records]
             try:
@@ -626,6 +638,7 @@ class Worker:
             (H_REASON, e.reason.encode()),
             (H_ERROR, e.message[:2000].encode("utf-8", "replace")),
             (H_ORIGIN, origin.encode()),
+            (H_FOR, self.service.encode()),
         )
         batch.outputs.append(Output(topics.retry(src), self._key(record), record.value or b"", headers))
         batch.outcomes.append((src, "retry_scheduled"))

@@ -14,9 +14,9 @@ from shotline.settings import Settings
 
 # Scaled on the lag of (by hand, not from the code's list):
 WORKERS = {"segmenter": ["videos.uploaded"], "encoder": ["shots.segmented"], "indexer": ["shots.embedded"],
-           "scorer": ["shots.indexed", "categories.backfill"]}
+           "scorer": ["shots.indexed", "categories.backfill"], "transcriber": ["shots.segmented"]}
 GRPC = {"query": 50051, "encoder": 50052}
-SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query", "console", "scorer")
+SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query", "console", "scorer", "transcriber")
 
 
 @cache
@@ -66,6 +66,7 @@ def test_validation_rejects_unknown_fields_and_bad_values(kind: str, mutate) -> 
 CONSUMED_BY_HAND = {
     "segmenter": ["videos.uploaded"],
     "encoder": ["shots.segmented"],
+    "transcriber": ["shots.segmented"],
     "indexer": ["shots.embedded"],
     "trainer": ["labels.submitted", "models.deployed", "categories.labels"],
     "scorer": ["shots.indexed", "categories.backfill"],

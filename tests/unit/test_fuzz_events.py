@@ -28,6 +28,7 @@ from services.encoder.handler import EmbedHandler
 from services.indexer.handler import IndexHandler
 from services.scorer.backfill import BackfillHandler
 from services.scorer.handler import ScorerHandler
+from services.transcriber.handler import TranscribeHandler
 from services.segmenter import handler as segmenter_module
 from services.segmenter.handler import SegmentHandler
 from services.trainer.categories import CategoryLabels
@@ -249,6 +250,9 @@ def handlers(s: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         "encoder": EmbedHandler(s, SimpleNamespace(model=fake_model, embed=Tripwire())),  # type: ignore[arg-type]
         "indexer": IndexHandler(s, partial(stores.shot_index, s), RedisTripwire()),  # type: ignore[arg-type]
         "scorer": ScorerHandler(s, Tripwire(), Tripwire(), backfill),  # type: ignore[arg-type]
+        "transcriber": TranscribeHandler(s, Tripwire(), SourceConfig(), Tripwire(),  # type: ignore[arg-type]
+                                         SimpleNamespace(model_name="asr", words=Tripwire()),  # type: ignore[arg-type]
+                                         SimpleNamespace(model_name="ocr", words=Tripwire())),  # type: ignore[arg-type]
         "trainer": TrainerHandler(s, Tripwire(), SimpleNamespace(index=Tripwire(), rescore=Tripwire()),  # type: ignore[arg-type]
                                   categories=CategoryLabels(s, Tripwire(), Tripwire(), Tripwire(),  # type: ignore[arg-type]
                                                             SimpleNamespace(tax=tax))),  # type: ignore[arg-type]

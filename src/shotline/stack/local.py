@@ -30,7 +30,7 @@ from shotline.stack.milvus import MilvusLiteServer
 
 log = logs.get("shotline.stack")
 
-SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query", "console", "scorer")
+SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query", "console", "scorer", "transcriber")
 # Settings a user exports for `stack up` that the services must see too.
 PASSTHROUGH = ("SHOTLINE_MODEL_DIR", "SHOTLINE_MODEL_BUNDLE", "SHOTLINE_ORT_PROVIDERS", "SHOTLINE_API_TOKEN",
                "SHOTLINE_API_TOKENS_FILE", "SHOTLINE_TLS_CERT_FILE", "SHOTLINE_TLS_KEY_FILE", "SHOTLINE_TLS_CA_FILE",
@@ -60,7 +60,7 @@ class StackSettings(BaseSettings):
     query_port: int = 50051
     encoder_port: int = 50052
     console_port: int = 8080  # the annotator web app (http://127.0.0.1:8080/)
-    metrics_port_base: int = 9401  # segmenter, encoder, indexer, trainer, query, console, scorer = base + i
+    metrics_port_base: int = 9401  # segmenter, encoder, indexer, trainer, query, console, scorer, transcriber = base + i
     partitions: int = 6
     ready_timeout_seconds: float = 180.0
 

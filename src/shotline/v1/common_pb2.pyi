@@ -54,6 +54,20 @@ class VideoInfo(_message.Message):
     codec: str
     def __init__(self, fps: _Optional[float] = ..., frame_count: _Optional[int] = ..., duration_ms: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., codec: _Optional[str] = ...) -> None: ...
 
+class TextWord(_message.Message):
+    __slots__ = ("word", "start_ms", "end_ms", "confidence", "source")
+    WORD_FIELD_NUMBER: _ClassVar[int]
+    START_MS_FIELD_NUMBER: _ClassVar[int]
+    END_MS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    word: str
+    start_ms: int
+    end_ms: int
+    confidence: float
+    source: str
+    def __init__(self, word: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
+
 class VideoText(_message.Message):
     __slots__ = ("title", "description", "language", "metadata")
     class MetadataEntry(_message.Message):

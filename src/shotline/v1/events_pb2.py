@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from shotline.v1 import common_pb2 as shotline_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18shotline/v1/events.proto\x12\x0bshotline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18shotline/v1/common.proto\"\x9c\x01\n\tEventMeta\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x16\n\x0eschema_version\x18\x02 \x01(\r\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08video_id\x18\x04 \x01(\t\x12\x10\n\x08producer\x18\x05 \x01(\t\x12\x10\n\x08trace_id\x18\x06 \x01(\t\"\x8c\x02\n\rVideoUploaded\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x12\n\ncatalog_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x10\n\x08language\x18\x06 \x01(\t\x12:\n\x08metadata\x18\x07 \x03(\x0b\x32(.shotline.v1.VideoUploaded.MetadataEntry\x12\x11\n\tupload_id\x18\x08 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8b\x02\n\x0eShotsSegmented\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x12\n\ncatalog_id\x18\x03 \x01(\t\x12 \n\x05shots\x18\x04 \x03(\x0b\x32\x11.shotline.v1.Shot\x12\x13\n\x0b\x63hunk_index\x18\x05 \x01(\r\x12\x13\n\x0b\x63hunk_count\x18\x06 \x01(\r\x12\x13\n\x0btotal_shots\x18\x07 \x01(\r\x12%\n\x05video\x18\x08 \x01(\x0b\x32\x16.shotline.v1.VideoInfo\x12$\n\x04text\x18\t \x01(\x0b\x32\x16.shotline.v1.VideoText\"\xc5\x03\n\rShotsEmbedded\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x12\n\ncatalog_id\x18\x03 \x01(\t\x12$\n\x05model\x18\x04 \x01(\x0b\x32\x15.shotline.v1.ModelRef\x12)\n\x05shots\x18\x05 \x03(\x0b\x32\x1a.shotline.v1.ShotEmbedding\x12\x13\n\x0b\x63hunk_index\x18\x06 \x01(\r\x12\x13\n\x0b\x63hunk_count\x18\x07 \x01(\r\x12\x13\n\x0btotal_shots\x18\x08 \x01(\r\x12$\n\x04text\x18\t \x01(\x0b\x32\x16.shotline.v1.VideoText\x12%\n\x05video\x18\n \x01(\x0b\x32\x16.shotline.v1.VideoInfo\x12)\n\x07skipped\x18\x0b \x03(\x0b\x32\x18.shotline.v1.SkippedShot\x12\x32\n\x04\x64ims\x18\x0c \x03(\x0b\x32$.shotline.v1.ShotsEmbedded.DimsEntry\x1a+\n\tDimsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"O\n\x0bSkippedShot\x12\x1f\n\x04shot\x18\x01 \x01(\x0b\x32\x11.shotline.v1.Shot\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xaf\x01\n\rShotEmbedding\x12\x1f\n\x04shot\x18\x01 \x01(\x0b\x32\x11.shotline.v1.Shot\x12\x38\n\x07vectors\x18\x02 \x03(\x0b\x32\'.shotline.v1.ShotEmbedding.VectorsEntry\x1a\x43\n\x0cVectorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\"\n\x05value\x18\x02 \x01(\x0b\x32\x13.shotline.v1.Vector:\x02\x38\x01\"\x1c\n\x06Vector\x12\x12\n\x06values\x18\x01 \x03(\x02\x42\x02\x10\x01\"\xed\x02\n\x0cShotsIndexed\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x12\n\ncatalog_id\x18\x03 \x01(\t\x12$\n\x05model\x18\x04 \x01(\x0b\x32\x15.shotline.v1.ModelRef\x12\x12\n\ncollection\x18\x05 \x01(\t\x12\x10\n\x08shot_ids\x18\x06 \x03(\t\x12\x15\n\rindexed_shots\x18\x07 \x01(\r\x12\x13\n\x0btotal_shots\x18\x08 \x01(\r\x12\x16\n\x0evideo_complete\x18\t \x01(\x08\x12$\n\x04text\x18\n \x01(\x0b\x32\x16.shotline.v1.VideoText\x12%\n\x05video\x18\x0b \x01(\x0b\x32\x16.shotline.v1.VideoInfo\x12\x18\n\x10skipped_shot_ids\x18\x0c \x03(\t\x12\x19\n\x11replaced_shot_ids\x18\r \x03(\t\"\x95\x01\n\x0eLabelSubmitted\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\r\n\x05label\x18\x02 \x01(\t\x12&\n\x06labels\x18\x03 \x03(\x0b\x32\x16.shotline.v1.ShotLabel\x12\x11\n\tannotator\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"D\n\tShotLabel\x12\x0f\n\x07shot_id\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0e\x32\x17.shotline.v1.LabelValue\"\x83\x01\n\x17\x43\x61tegoryLabelsSubmitted\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12/\n\x06labels\x18\x02 \x03(\x0b\x32\x1f.shotline.v1.VideoCategoryLabel\x12\x11\n\tannotator\x18\x03 \x01(\t\"Q\n\x12VideoCategoryLabel\x12\x13\n\x0b\x63\x61tegory_id\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0e\x32\x17.shotline.v1.LabelValue\"\x7f\n\rModelDeployed\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\n\n\x02\x61p\x18\x05 \x01(\x01\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\x99\x02\n\x0fVideoClassified\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12.\n\ncategories\x18\x02 \x03(\x0b\x32\x1a.shotline.v1.CategoryScore\x12\x18\n\x10taxonomy_version\x18\x03 \x01(\t\x12G\n\x0emodel_versions\x18\x04 \x03(\x0b\x32/.shotline.v1.VideoClassified.ModelVersionsEntry\x12\x17\n\x0flatency_seconds\x18\x05 \x01(\x01\x1a\x34\n\x12ModelVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"|\n\x0f\x43lassifierDrift\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0b\n\x03psi\x18\x04 \x01(\x01\x12\x16\n\x0e\x63\x65ntroid_shift\x18\x05 \x01(\x01\"\xb0\x01\n\x0fProcessingError\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x14\n\x0csource_topic\x18\x05 \x01(\t\x12\x18\n\x10source_partition\x18\x06 \x01(\x05\x12\x15\n\rsource_offset\x18\x07 \x01(\x03*v\n\nLabelValue\x12\x1b\n\x17LABEL_VALUE_UNSPECIFIED\x10\x00\x12\x18\n\x14LABEL_VALUE_POSITIVE\x10\x01\x12\x18\n\x14LABEL_VALUE_NEGATIVE\x10\x02\x12\x17\n\x13LABEL_VALUE_CLEARED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18shotline/v1/events.proto\x12\x0bshotline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18shotline/v1/common.proto\"\x9c\x01\n\tEventMeta\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x16\n\x0eschema_version\x18\x02 \x01(\r\x12/\n\x0boccurred_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08video_id\x18\x04 \x01(\t\x12\x10\n\x08producer\x18\x05 \x01(\t\x12\x10\n\x08trace_id\x18\x06 \x01(\t\"\x8c\x02\n\rVideoUploaded\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x12\n\ncatalog_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x10\n\x08language\x18\x06 \x01(\t\x12:\n\x08metadata\x18\x07 \x03(\x0b\x32(.shotline.v1.VideoUploaded.MetadataEntry\x12\x11\n\tupload_id\x18\x08 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9f\x02\n\x0eShotsSegmented\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x12\n\ncatalog_id\x18\x03 \x01(\t\x12 \n\x05shots\x18\x04 \x03(\x0b\x32\x11.shotline.v1.Shot\x12\x13\n\x0b\x63hunk_index\x18\x05 \x01(\r\x12\x13\n\x0b\x63hunk_count\x18\x06 \x01(\r\x12\x13\n\x0btotal_shots\x18\x07 \x01(\r\x12%\n\x05video\x18\x08 \x01(\x0b\x32\x16.shotline.v1.VideoInfo\x12$\n\x04text\x18\t \x01(\x0b\x32\x16.shotline.v1.VideoText\x12\x12\n\nsource_uri\x18\n \x01(\t\"\xc5\x03\n\rShotsEmbedded\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x12\n\ncatalog_id\x18\x03 \x01(\t\x12$\n\x05model\x18\x04 \x01(\x0b\x32\x15.shotline.v1.ModelRef\x12)\n\x05shots\x18\x05 \x03(\x0b\x32\x1a.shotline.v1.ShotEmbedding\x12\x13\n\x0b\x63hunk_index\x18\x06 \x01(\r\x12\x13\n\x0b\x63hunk_count\x18\x07 \x01(\r\x12\x13\n\x0btotal_shots\x18\x08 \x01(\r\x12$\n\x04text\x18\t \x01(\x0b\x32\x16.shotline.v1.VideoText\x12%\n\x05video\x18\n \x01(\x0b\x32\x16.shotline.v1.VideoInfo\x12)\n\x07skipped\x18\x0b \x03(\x0b\x32\x18.shotline.v1.SkippedShot\x12\x32\n\x04\x64ims\x18\x0c \x03(\x0b\x32$.shotline.v1.ShotsEmbedded.DimsEntry\x1a+\n\tDimsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"O\n\x0bSkippedShot\x12\x1f\n\x04shot\x18\x01 \x01(\x0b\x32\x11.shotline.v1.Shot\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xaf\x01\n\rShotEmbedding\x12\x1f\n\x04shot\x18\x01 \x01(\x0b\x32\x11.shotline.v1.Shot\x12\x38\n\x07vectors\x18\x02 \x03(\x0b\x32\'.shotline.v1.ShotEmbedding.VectorsEntry\x1a\x43\n\x0cVectorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\"\n\x05value\x18\x02 \x01(\x0b\x32\x13.shotline.v1.Vector:\x02\x38\x01\"\x1c\n\x06Vector\x12\x12\n\x06values\x18\x01 \x03(\x02\x42\x02\x10\x01\"\xed\x02\n\x0cShotsIndexed\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x12\n\ncatalog_id\x18\x03 \x01(\t\x12$\n\x05model\x18\x04 \x01(\x0b\x32\x15.shotline.v1.ModelRef\x12\x12\n\ncollection\x18\x05 \x01(\t\x12\x10\n\x08shot_ids\x18\x06 \x03(\t\x12\x15\n\rindexed_shots\x18\x07 \x01(\r\x12\x13\n\x0btotal_shots\x18\x08 \x01(\r\x12\x16\n\x0evideo_complete\x18\t \x01(\x08\x12$\n\x04text\x18\n \x01(\x0b\x32\x16.shotline.v1.VideoText\x12%\n\x05video\x18\x0b \x01(\x0b\x32\x16.shotline.v1.VideoInfo\x12\x18\n\x10skipped_shot_ids\x18\x0c \x03(\t\x12\x19\n\x11replaced_shot_ids\x18\r \x03(\t\"\x95\x01\n\x0eLabelSubmitted\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\r\n\x05label\x18\x02 \x01(\t\x12&\n\x06labels\x18\x03 \x03(\x0b\x32\x16.shotline.v1.ShotLabel\x12\x11\n\tannotator\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"D\n\tShotLabel\x12\x0f\n\x07shot_id\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0e\x32\x17.shotline.v1.LabelValue\"\x83\x01\n\x17\x43\x61tegoryLabelsSubmitted\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12/\n\x06labels\x18\x02 \x03(\x0b\x32\x1f.shotline.v1.VideoCategoryLabel\x12\x11\n\tannotator\x18\x03 \x01(\t\"Q\n\x12VideoCategoryLabel\x12\x13\n\x0b\x63\x61tegory_id\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0e\x32\x17.shotline.v1.LabelValue\"\x7f\n\rModelDeployed\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\n\n\x02\x61p\x18\x05 \x01(\x01\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\x99\x02\n\x0fVideoClassified\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12.\n\ncategories\x18\x02 \x03(\x0b\x32\x1a.shotline.v1.CategoryScore\x12\x18\n\x10taxonomy_version\x18\x03 \x01(\t\x12G\n\x0emodel_versions\x18\x04 \x03(\x0b\x32/.shotline.v1.VideoClassified.ModelVersionsEntry\x12\x17\n\x0flatency_seconds\x18\x05 \x01(\x01\x1a\x34\n\x12ModelVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"|\n\x0f\x43lassifierDrift\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0b\n\x03psi\x18\x04 \x01(\x01\x12\x16\n\x0e\x63\x65ntroid_shift\x18\x05 \x01(\x01\"\xb0\x01\n\x0fProcessingError\x12$\n\x04meta\x18\x01 \x01(\x0b\x32\x16.shotline.v1.EventMeta\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x14\n\x0csource_topic\x18\x05 \x01(\t\x12\x18\n\x10source_partition\x18\x06 \x01(\x05\x12\x15\n\rsource_offset\x18\x07 \x01(\x03*v\n\nLabelValue\x12\x1b\n\x17LABEL_VALUE_UNSPECIFIED\x10\x00\x12\x18\n\x14LABEL_VALUE_POSITIVE\x10\x01\x12\x18\n\x14LABEL_VALUE_NEGATIVE\x10\x02\x12\x17\n\x13LABEL_VALUE_CLEARED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,8 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VECTOR'].fields_by_name['values']._serialized_options = b'\020\001'
   _globals['_VIDEOCLASSIFIED_MODELVERSIONSENTRY']._loaded_options = None
   _globals['_VIDEOCLASSIFIED_MODELVERSIONSENTRY']._serialized_options = b'8\001'
-  _globals['_LABELVALUE']._serialized_start=3070
-  _globals['_LABELVALUE']._serialized_end=3188
+  _globals['_LABELVALUE']._serialized_start=3090
+  _globals['_LABELVALUE']._serialized_end=3208
   _globals['_EVENTMETA']._serialized_start=101
   _globals['_EVENTMETA']._serialized_end=257
   _globals['_VIDEOUPLOADED']._serialized_start=260
@@ -52,37 +52,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VIDEOUPLOADED_METADATAENTRY']._serialized_start=481
   _globals['_VIDEOUPLOADED_METADATAENTRY']._serialized_end=528
   _globals['_SHOTSSEGMENTED']._serialized_start=531
-  _globals['_SHOTSSEGMENTED']._serialized_end=798
-  _globals['_SHOTSEMBEDDED']._serialized_start=801
-  _globals['_SHOTSEMBEDDED']._serialized_end=1254
-  _globals['_SHOTSEMBEDDED_DIMSENTRY']._serialized_start=1211
-  _globals['_SHOTSEMBEDDED_DIMSENTRY']._serialized_end=1254
-  _globals['_SKIPPEDSHOT']._serialized_start=1256
-  _globals['_SKIPPEDSHOT']._serialized_end=1335
-  _globals['_SHOTEMBEDDING']._serialized_start=1338
-  _globals['_SHOTEMBEDDING']._serialized_end=1513
-  _globals['_SHOTEMBEDDING_VECTORSENTRY']._serialized_start=1446
-  _globals['_SHOTEMBEDDING_VECTORSENTRY']._serialized_end=1513
-  _globals['_VECTOR']._serialized_start=1515
-  _globals['_VECTOR']._serialized_end=1543
-  _globals['_SHOTSINDEXED']._serialized_start=1546
-  _globals['_SHOTSINDEXED']._serialized_end=1911
-  _globals['_LABELSUBMITTED']._serialized_start=1914
-  _globals['_LABELSUBMITTED']._serialized_end=2063
-  _globals['_SHOTLABEL']._serialized_start=2065
-  _globals['_SHOTLABEL']._serialized_end=2133
-  _globals['_CATEGORYLABELSSUBMITTED']._serialized_start=2136
-  _globals['_CATEGORYLABELSSUBMITTED']._serialized_end=2267
-  _globals['_VIDEOCATEGORYLABEL']._serialized_start=2269
-  _globals['_VIDEOCATEGORYLABEL']._serialized_end=2350
-  _globals['_MODELDEPLOYED']._serialized_start=2352
-  _globals['_MODELDEPLOYED']._serialized_end=2479
-  _globals['_VIDEOCLASSIFIED']._serialized_start=2482
-  _globals['_VIDEOCLASSIFIED']._serialized_end=2763
-  _globals['_VIDEOCLASSIFIED_MODELVERSIONSENTRY']._serialized_start=2711
-  _globals['_VIDEOCLASSIFIED_MODELVERSIONSENTRY']._serialized_end=2763
-  _globals['_CLASSIFIERDRIFT']._serialized_start=2765
-  _globals['_CLASSIFIERDRIFT']._serialized_end=2889
-  _globals['_PROCESSINGERROR']._serialized_start=2892
-  _globals['_PROCESSINGERROR']._serialized_end=3068
+  _globals['_SHOTSSEGMENTED']._serialized_end=818
+  _globals['_SHOTSEMBEDDED']._serialized_start=821
+  _globals['_SHOTSEMBEDDED']._serialized_end=1274
+  _globals['_SHOTSEMBEDDED_DIMSENTRY']._serialized_start=1231
+  _globals['_SHOTSEMBEDDED_DIMSENTRY']._serialized_end=1274
+  _globals['_SKIPPEDSHOT']._serialized_start=1276
+  _globals['_SKIPPEDSHOT']._serialized_end=1355
+  _globals['_SHOTEMBEDDING']._serialized_start=1358
+  _globals['_SHOTEMBEDDING']._serialized_end=1533
+  _globals['_SHOTEMBEDDING_VECTORSENTRY']._serialized_start=1466
+  _globals['_SHOTEMBEDDING_VECTORSENTRY']._serialized_end=1533
+  _globals['_VECTOR']._serialized_start=1535
+  _globals['_VECTOR']._serialized_end=1563
+  _globals['_SHOTSINDEXED']._serialized_start=1566
+  _globals['_SHOTSINDEXED']._serialized_end=1931
+  _globals['_LABELSUBMITTED']._serialized_start=1934
+  _globals['_LABELSUBMITTED']._serialized_end=2083
+  _globals['_SHOTLABEL']._serialized_start=2085
+  _globals['_SHOTLABEL']._serialized_end=2153
+  _globals['_CATEGORYLABELSSUBMITTED']._serialized_start=2156
+  _globals['_CATEGORYLABELSSUBMITTED']._serialized_end=2287
+  _globals['_VIDEOCATEGORYLABEL']._serialized_start=2289
+  _globals['_VIDEOCATEGORYLABEL']._serialized_end=2370
+  _globals['_MODELDEPLOYED']._serialized_start=2372
+  _globals['_MODELDEPLOYED']._serialized_end=2499
+  _globals['_VIDEOCLASSIFIED']._serialized_start=2502
+  _globals['_VIDEOCLASSIFIED']._serialized_end=2783
+  _globals['_VIDEOCLASSIFIED_MODELVERSIONSENTRY']._serialized_start=2731
+  _globals['_VIDEOCLASSIFIED_MODELVERSIONSENTRY']._serialized_end=2783
+  _globals['_CLASSIFIERDRIFT']._serialized_start=2785
+  _globals['_CLASSIFIERDRIFT']._serialized_end=2909
+  _globals['_PROCESSINGERROR']._serialized_start=2912
+  _globals['_PROCESSINGERROR']._serialized_end=3088
 # @@protoc_insertion_point(module_scope)

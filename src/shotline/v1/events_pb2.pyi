@@ -66,7 +66,7 @@ class VideoUploaded(_message.Message):
     def __init__(self, meta: _Optional[_Union[EventMeta, _Mapping]] = ..., uri: _Optional[str] = ..., catalog_id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., language: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., upload_id: _Optional[str] = ...) -> None: ...
 
 class ShotsSegmented(_message.Message):
-    __slots__ = ("meta", "upload_id", "catalog_id", "shots", "chunk_index", "chunk_count", "total_shots", "video", "text")
+    __slots__ = ("meta", "upload_id", "catalog_id", "shots", "chunk_index", "chunk_count", "total_shots", "video", "text", "source_uri")
     META_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     CATALOG_ID_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +76,7 @@ class ShotsSegmented(_message.Message):
     TOTAL_SHOTS_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_URI_FIELD_NUMBER: _ClassVar[int]
     meta: EventMeta
     upload_id: str
     catalog_id: str
@@ -85,7 +86,8 @@ class ShotsSegmented(_message.Message):
     total_shots: int
     video: _common_pb2.VideoInfo
     text: _common_pb2.VideoText
-    def __init__(self, meta: _Optional[_Union[EventMeta, _Mapping]] = ..., upload_id: _Optional[str] = ..., catalog_id: _Optional[str] = ..., shots: _Optional[_Iterable[_Union[_common_pb2.Shot, _Mapping]]] = ..., chunk_index: _Optional[int] = ..., chunk_count: _Optional[int] = ..., total_shots: _Optional[int] = ..., video: _Optional[_Union[_common_pb2.VideoInfo, _Mapping]] = ..., text: _Optional[_Union[_common_pb2.VideoText, _Mapping]] = ...) -> None: ...
+    source_uri: str
+    def __init__(self, meta: _Optional[_Union[EventMeta, _Mapping]] = ..., upload_id: _Optional[str] = ..., catalog_id: _Optional[str] = ..., shots: _Optional[_Iterable[_Union[_common_pb2.Shot, _Mapping]]] = ..., chunk_index: _Optional[int] = ..., chunk_count: _Optional[int] = ..., total_shots: _Optional[int] = ..., video: _Optional[_Union[_common_pb2.VideoInfo, _Mapping]] = ..., text: _Optional[_Union[_common_pb2.VideoText, _Mapping]] = ..., source_uri: _Optional[str] = ...) -> None: ...
 
 class ShotsEmbedded(_message.Message):
     __slots__ = ("meta", "upload_id", "catalog_id", "model", "shots", "chunk_index", "chunk_count", "total_shots", "text", "video", "skipped", "dims")

@@ -9,6 +9,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class SearchMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEARCH_MODE_UNSPECIFIED: _ClassVar[SearchMode]
+    SEARCH_MODE_HYBRID: _ClassVar[SearchMode]
+    SEARCH_MODE_VECTOR: _ClassVar[SearchMode]
+    SEARCH_MODE_KEYWORD: _ClassVar[SearchMode]
+
 class FeedKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     FEED_KIND_UNSPECIFIED: _ClassVar[FeedKind]
@@ -23,6 +30,10 @@ class RetrainState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RETRAIN_STATE_QUEUED: _ClassVar[RetrainState]
     RETRAIN_STATE_TRAINING: _ClassVar[RetrainState]
     RETRAIN_STATE_UP_TO_DATE: _ClassVar[RetrainState]
+SEARCH_MODE_UNSPECIFIED: SearchMode
+SEARCH_MODE_HYBRID: SearchMode
+SEARCH_MODE_VECTOR: SearchMode
+SEARCH_MODE_KEYWORD: SearchMode
 FEED_KIND_UNSPECIFIED: FeedKind
 FEED_KIND_TOP_POSITIVE: FeedKind
 FEED_KIND_TOP_NEGATIVE: FeedKind
@@ -48,16 +59,18 @@ class SearchFilters(_message.Message):
     def __init__(self, video_ids: _Optional[_Iterable[str]] = ..., catalog_ids: _Optional[_Iterable[str]] = ..., exclude_video_ids: _Optional[_Iterable[str]] = ..., min_start_ms: _Optional[int] = ..., max_end_ms: _Optional[int] = ...) -> None: ...
 
 class SearchTextRequest(_message.Message):
-    __slots__ = ("query", "top_k", "filters", "group_by_video")
+    __slots__ = ("query", "top_k", "filters", "group_by_video", "mode")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_VIDEO_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     query: str
     top_k: int
     filters: SearchFilters
     group_by_video: bool
-    def __init__(self, query: _Optional[str] = ..., top_k: _Optional[int] = ..., filters: _Optional[_Union[SearchFilters, _Mapping]] = ..., group_by_video: _Optional[bool] = ...) -> None: ...
+    mode: SearchMode
+    def __init__(self, query: _Optional[str] = ..., top_k: _Optional[int] = ..., filters: _Optional[_Union[SearchFilters, _Mapping]] = ..., group_by_video: _Optional[bool] = ..., mode: _Optional[_Union[SearchMode, str]] = ...) -> None: ...
 
 class SearchSimilarRequest(_message.Message):
     __slots__ = ("shot_id", "clip", "video", "top_k", "filters", "group_by_video")
@@ -86,12 +99,20 @@ class VideoRange(_message.Message):
     def __init__(self, uri: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ...) -> None: ...
 
 class ShotHit(_message.Message):
-    __slots__ = ("shot", "score")
+    __slots__ = ("shot", "score", "signals", "matches", "transcript", "on_screen_text")
     SHOT_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    ON_SCREEN_TEXT_FIELD_NUMBER: _ClassVar[int]
     shot: _common_pb2.Shot
     score: float
-    def __init__(self, shot: _Optional[_Union[_common_pb2.Shot, _Mapping]] = ..., score: _Optional[float] = ...) -> None: ...
+    signals: _containers.RepeatedScalarFieldContainer[str]
+    matches: _containers.RepeatedCompositeFieldContainer[_common_pb2.TextWord]
+    transcript: str
+    on_screen_text: str
+    def __init__(self, shot: _Optional[_Union[_common_pb2.Shot, _Mapping]] = ..., score: _Optional[float] = ..., signals: _Optional[_Iterable[str]] = ..., matches: _Optional[_Iterable[_Union[_common_pb2.TextWord, _Mapping]]] = ..., transcript: _Optional[str] = ..., on_screen_text: _Optional[str] = ...) -> None: ...
 
 class VideoHit(_message.Message):
     __slots__ = ("video_id", "score", "shots")
@@ -104,16 +125,20 @@ class VideoHit(_message.Message):
     def __init__(self, video_id: _Optional[str] = ..., score: _Optional[float] = ..., shots: _Optional[_Iterable[_Union[ShotHit, _Mapping]]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("hits", "videos", "model", "head")
+    __slots__ = ("hits", "videos", "model", "head", "mode", "note")
     HITS_FIELD_NUMBER: _ClassVar[int]
     VIDEOS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     HEAD_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[ShotHit]
     videos: _containers.RepeatedCompositeFieldContainer[VideoHit]
     model: _common_pb2.ModelRef
     head: str
-    def __init__(self, hits: _Optional[_Iterable[_Union[ShotHit, _Mapping]]] = ..., videos: _Optional[_Iterable[_Union[VideoHit, _Mapping]]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., head: _Optional[str] = ...) -> None: ...
+    mode: SearchMode
+    note: str
+    def __init__(self, hits: _Optional[_Iterable[_Union[ShotHit, _Mapping]]] = ..., videos: _Optional[_Iterable[_Union[VideoHit, _Mapping]]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., head: _Optional[str] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class GetVideoCategoriesRequest(_message.Message):
     __slots__ = ("video_id",)
