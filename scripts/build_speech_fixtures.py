@@ -1,8 +1,8 @@
 """Build the speech / on-screen text fixtures: real footage with KNOWN speech and KNOWN titles.
 
 Usage:  python scripts/build_speech_fixtures.py [DEST]   (normally run by scripts/fetch_fixtures.py;
-default DEST: $SHOTLINE_FIXTURES or ~/.cache/shotline/fixtures, which must already hold the
-source clips bikes.mp4, bigbuckbunny.mp4, cockatoo.mp4 and cityCC0.mpg)
+default DEST: $SHOTLINE_FIXTURES or ~/.cache/shotline/fixtures; the source clips bikes.mp4,
+bigbuckbunny.mp4, cockatoo.mp4 and cityCC0.mpg are copied there first if missing)
 
 What the speech-to-text (Whisper) and OCR (Tesseract) stages and their bench are tested on:
 
@@ -46,7 +46,7 @@ import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # also run as a script
-from scripts.fetch_fixtures import _build, default_dest  # noqa: E402
+from scripts.fetch_fixtures import _build, copy_sources, default_dest  # noqa: E402
 
 VERSION = 1  # bump when the plan or the rendering changes (forces a rebuild)
 FPS = 25
@@ -334,9 +334,7 @@ def build_speech_fixtures(dest: Path) -> None:
     if not FONT.exists():
         sys.exit(f"{FONT} not found: run `apt-get install -y fonts-dejavu-core`")
     dest = Path(dest).expanduser().resolve()
-    for src in {s[0] for s in [*SHOTS, SILENT_SOURCE, CORRUPT_SOURCE]}:
-        if not (dest / src).exists():
-            sys.exit(f"{dest / src} not found: run `python scripts/fetch_fixtures.py {dest}` first")
+    copy_sources(dest)  # the real clips (already there when run from fetch_all)
     build_montage(dest)
     build_silent(dest)
     build_corrupt(dest)

@@ -293,8 +293,10 @@ def fetch_all(dest: Path | None = None, large: bool = True, hard_1080p: bool = F
     # the hard ground truth (tuned / held-out parts): scripts/build_segmenter_gt.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script by setup.sh
     from scripts.build_segmenter_gt import build as build_hard_truth
+    from scripts.build_speech_fixtures import build_speech_fixtures
 
     build_hard_truth(dest, large and hard_1080p)
+    build_speech_fixtures(dest)  # known speech and titles over real footage (transcriber tests, bench)
     return dest
 
 

@@ -21,7 +21,8 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query", "console", "scorer")
+# Every service folder with an entrypoint: a new service is inventoried without editing a list here.
+SERVICES = tuple(sorted(p.name for p in (ROOT / "services").iterdir() if (p / "main.py").exists()))
 INVENTORY_JSON = ROOT / "deploy" / "metrics-inventory.json"
 INVENTORY_MD = ROOT / "deploy" / "metrics.md"
 

@@ -33,6 +33,9 @@ VALUES = {
     "cleared": events_pb2.LABEL_VALUE_CLEARED,
 }
 VALUE_NAMES = {v: k for k, v in VALUES.items()}
+MODES = {"hybrid": query_pb2.SEARCH_MODE_HYBRID, "vector": query_pb2.SEARCH_MODE_VECTOR,
+         "keyword": query_pb2.SEARCH_MODE_KEYWORD}
+MODE_NAMES = {v: k for k, v in MODES.items()}
 
 _HTTP = {
     grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.OUT_OF_RANGE: 400,
@@ -74,6 +77,16 @@ def shot_json(shot: common_pb2.Shot, score: float | None = None) -> dict[str, An
     }
     if score is not None:
         out["score"] = _finite(score)
+    return out
+
+
+def hit_json(h: query_pb2.ShotHit) -> dict[str, Any]:
+    """A search hit: the shot, and what is said and shown in it with the query's words that matched."""
+    out = shot_json(h.shot, h.score)
+    out["signals"] = list(h.signals)
+    out["transcript"], out["on_screen_text"] = h.transcript, h.on_screen_text
+    out["matches"] = [{"word": w.word, "start_ms": w.start_ms, "end_ms": w.end_ms, "source": w.source}
+                      for w in h.matches]
     return out
 
 
@@ -155,23 +168,26 @@ class QueryApi:
 
     @staticmethod
     def _results(res: query_pb2.SearchResponse, offset: int, limit: int, grouped: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {"model": res.model.model_id, "head": res.head, "offset": offset, "limit": limit}
+        out: dict[str, Any] = {"model": res.model.model_id, "head": res.head, "offset": offset, "limit": limit,
+                               "mode": MODE_NAMES.get(res.mode, ""), "note": res.note}
         if grouped:
             out["videos"] = [{"video_id": v.video_id, "score": _finite(v.score),
-                              "shots": [shot_json(h.shot, h.score) for h in v.shots]}
+                              "shots": [hit_json(h) for h in v.shots]}
                              for v in res.videos[offset:offset + limit]]
             out["has_more"] = len(res.videos) > offset + limit
         else:
-            out["hits"] = [shot_json(h.shot, h.score) for h in res.hits[offset:offset + limit]]
+            out["hits"] = [hit_json(h) for h in res.hits[offset:offset + limit]]
             out["has_more"] = len(res.hits) > offset + limit
         return out
 
     def search_text(self, q: str, filters: query_pb2.SearchFilters, offset: int, limit: int,
-                    grouped: bool) -> dict[str, Any]:
+                    grouped: bool, mode: str = "hybrid") -> dict[str, Any]:
+        if mode not in MODES:
+            raise ApiError(400, f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         # Grouped: ask for enough shots that `limit` videos usually fill; flat: exactly one page more.
         top_k = min(1000, (offset + limit) * (10 if grouped else 1) + 1)
         res = self.call("SearchText", query_pb2.SearchTextRequest(query=q, top_k=top_k, filters=filters,
-                                                                  group_by_video=grouped))
+                                                                  group_by_video=grouped, mode=MODES[mode]))
         return self._results(res, offset, limit, grouped)
 
     def search_similar(self, filters: query_pb2.SearchFilters, offset: int, limit: int, grouped: bool, *,

@@ -95,7 +95,8 @@ class Console:
         q = request.query_params.get("q", "")
         if not q.strip():
             raise ApiError(400, "type something to search for")
-        return JSONResponse(self.api.search_text(q, self._filters(request), offset, limit, grouped))
+        mode = request.query_params.get("mode") or "hybrid"
+        return JSONResponse(self.api.search_text(q, self._filters(request), offset, limit, grouped, mode))
 
     def similar(self, request: Request) -> Response:
         offset, limit = _page(request)

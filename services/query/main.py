@@ -38,7 +38,8 @@ def main(s: QuerySettings) -> None:
                                        QUERY_PERMISSIONS)
     servicer = QueryServicer(s, index, info.model, encoder, stores.registry(s), producer, auth=auth,
                              blobs=open_blob_store(s), max_upload_bytes=s.max_upload_bytes,
-                             categories_cache_ttl_seconds=s.category_cache_ttl_seconds)
+                             categories_cache_ttl_seconds=s.category_cache_ttl_seconds,
+                             text_index=stores.shot_text_index(s))
     probe = None
     if s.recall_probe_interval_seconds > 0 and first:
         probe = RecallProbe(index, heads={"text": "joint", "shot": servicer.similar_head},

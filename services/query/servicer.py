@@ -10,6 +10,7 @@ encoder call.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
 import grpc
@@ -37,6 +38,8 @@ from shotline.errors import BadInput
 from shotline.events import new_meta, parse_shot_id, shot_id
 from shotline.grpcserver import NotFound, guard_all, guarded, register, servicer_handlers
 from shotline.index import Hit, ShotIndex
+from shotline.index.hybrid import Fused, fuse, holds_phrases, matched_words, parse_query
+from shotline.index.text_index import ShotTextIndex, TextHit
 from shotline.learning.metrics import platt_probability
 from shotline.registry import FEED_KINDS, Registry
 from shotline.settings import Settings
@@ -61,13 +64,33 @@ def _shot(h: Hit) -> common_pb2.Shot:
 
 
 def _response(hits: list[Hit], group: bool, model: common_pb2.ModelRef, head: str) -> query_pb2.SearchResponse:
-    shot_hits = [query_pb2.ShotHit(shot=_shot(h), score=h.score) for h in hits]
+    return _grouped([query_pb2.ShotHit(shot=_shot(h), score=h.score) for h in hits], group, model, head)
+
+
+def _grouped(shot_hits: list[query_pb2.ShotHit], group: bool, model: common_pb2.ModelRef,
+             head: str) -> query_pb2.SearchResponse:
     videos: OrderedDict[str, query_pb2.VideoHit] = OrderedDict()
     if group:
         for sh in shot_hits:  # hits are best-first, so a video's first hit is its best
             v = videos.setdefault(sh.shot.video_id, query_pb2.VideoHit(video_id=sh.shot.video_id, score=sh.score))
             v.shots.append(sh)
     return query_pb2.SearchResponse(hits=shot_hits, videos=list(videos.values()), model=model, head=head)
+
+
+def _text_shot(t: TextHit) -> common_pb2.Shot:
+    return common_pb2.Shot(shot_id=shot_id(t.video_id, t.shot_index), video_id=t.video_id, index=t.shot_index,
+                           start_ms=t.start_ms, end_ms=t.end_ms, keyframe_refs=[t.keyframe_ref] if t.keyframe_ref else [])
+
+
+def _words(words) -> list[common_pb2.TextWord]:  # type: ignore[no-untyped-def]
+    return [common_pb2.TextWord(word=w.word, start_ms=w.start_ms, end_ms=w.end_ms, confidence=w.confidence,
+                                source=w.source) for w in words]
+
+
+_MODES = {query_pb2.SEARCH_MODE_UNSPECIFIED: query_pb2.SEARCH_MODE_HYBRID, query_pb2.SEARCH_MODE_HYBRID:
+          query_pb2.SEARCH_MODE_HYBRID, query_pb2.SEARCH_MODE_VECTOR: query_pb2.SEARCH_MODE_VECTOR,
+          query_pb2.SEARCH_MODE_KEYWORD: query_pb2.SEARCH_MODE_KEYWORD}
+TEXT_INDEX_RECHECK_SECONDS = 30.0  # a text index created after start (first transcript) is found this soon
 
 
 # shotline.auth: the permission each method needs (a method missing here is refused).
@@ -87,8 +110,11 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     def __init__(self, settings: Settings, index: ShotIndex, model: common_pb2.ModelRef,
                  encoder: EncoderClient, registry: Registry, producer,  # type: ignore[no-untyped-def]
                  blobs: BlobStore | None = None, max_upload_bytes: int = 2 * 1024**3,
-                 categories_cache_ttl_seconds: float = 0.0, auth: Authenticator | None = None):
+                 categories_cache_ttl_seconds: float = 0.0, auth: Authenticator | None = None,
+                 text_index: ShotTextIndex | None = None):
         self.settings = settings
+        self.text_index = text_index
+        self._text_index_seen = 0.0  # monotonic time the text collection was last found missing
         self.auth = auth
         self.uploads = Uploads(settings, blobs, producer, max_upload_bytes) if blobs is not None else None
         self.index = index
@@ -125,12 +151,81 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         query = check_query(request.query)
         top_k = check_top_k(request.top_k)
         filters = to_filter(request.filters)
-        vec = self._text_vector(query, context)
-        hits = self.index.search("joint", vec, top_k, filters,  # text: its own search params (modality gap)
-                                 consistency_level=self.settings.search_consistency, kind="text")[0]
-        if self.recall_probe is not None and filters is None:
-            self.recall_probe.record("text", vec)
-        return _response(hits, request.group_by_video, self.model, "joint")
+        mode = _MODES.get(request.mode)
+        if mode is None:
+            raise BadInput("bad_mode", f"mode must be one of {sorted(query_pb2.SearchMode.keys())}, got {request.mode}")
+        parsed = parse_query(query)
+        note = ""
+        words_ok = self._has_text_index()
+        if mode == query_pb2.SEARCH_MODE_KEYWORD and not words_ok:
+            raise BadInput("no_text_index", "keyword search needs the transcriber's text index (Milvus >= 2.5 "
+                                            "full-text search): none exists yet; use mode VECTOR")
+        if mode == query_pb2.SEARCH_MODE_HYBRID and not words_ok:
+            mode, note = query_pb2.SEARCH_MODE_VECTOR, "no text index yet (transcriber): vector search only"
+        if mode == query_pb2.SEARCH_MODE_HYBRID and not parsed.words:
+            mode, note = query_pb2.SEARCH_MODE_VECTOR, "no words to match: vector search only"
+        if mode == query_pb2.SEARCH_MODE_VECTOR:
+            vec = self._text_vector(parsed.text or query, context)
+            hits = self.index.search("joint", vec, top_k, filters,  # text: its own search params (modality gap)
+                                     consistency_level=self.settings.search_consistency, kind="text")[0]
+            if self.recall_probe is not None and filters is None:
+                self.recall_probe.record("text", vec)
+            fused = [Fused(h.video_id, h.shot_index, h.score, vector=h) for h in hits]
+        else:
+            assert self.text_index is not None
+            # Phrases are checked after BM25 (no PHRASE_MATCH in milvus-lite 2.5.1): look deeper.
+            depth = min(1000, max(top_k * (10 if parsed.phrases else 3), 100))
+            texts = self.text_index.search(" ".join(parsed.words), depth, filters)
+            if mode == query_pb2.SEARCH_MODE_KEYWORD:
+                if parsed.phrases:
+                    texts = [t for t in texts if holds_phrases(t, parsed.phrases)]
+                fused = [Fused(t.video_id, t.shot_index, t.score, text=t) for t in texts[:top_k]]
+            else:
+                vec = self._text_vector(parsed.text, context)
+                vhits = self.index.search("joint", vec, min(1000, max(top_k, 100)), filters,
+                                          consistency_level=self.settings.search_consistency, kind="text")[0]
+                fused = fuse(vhits, texts, parsed.phrases, top_k)
+        hits_out = self._with_words(fused, parsed.words if mode != query_pb2.SEARCH_MODE_VECTOR else [])
+        resp = _grouped(hits_out, request.group_by_video, self.model, "joint")
+        resp.mode, resp.note = mode, note
+        return resp
+
+    def _has_text_index(self) -> bool:
+        """Whether keyword search can run; a missing collection is re-checked every 30 s."""
+        if self.text_index is None:
+            return False
+        if self.text_index.ready:
+            return True
+        now = time.monotonic()
+        if now - self._text_index_seen < TEXT_INDEX_RECHECK_SECONDS and self._text_index_seen:
+            return False
+        if self.text_index.exists():
+            self.text_index.ensure_collection()
+            return True
+        self._text_index_seen = now
+        return False
+
+    def _with_words(self, fused: list[Fused], query_words: list[str]) -> list[query_pb2.ShotHit]:
+        """Hits with what is said and shown in each shot, and which of the query's words matched."""
+        texts: dict[tuple[str, int], TextHit] = {}
+        missing = [(f.video_id, f.shot_index) for f in fused if f.text is None]
+        if missing and self._has_text_index():
+            assert self.text_index is not None
+            texts = self.text_index.get(missing)
+        out = []
+        for f in fused:
+            t = f.text or texts.get((f.video_id, f.shot_index))
+            shot = _shot(f.vector) if f.vector is not None else _text_shot(f.text)  # type: ignore[arg-type]
+            hit = query_pb2.ShotHit(shot=shot, score=f.score)
+            if f.vector is not None:
+                hit.signals.append("vector")
+            if t is not None:
+                hit.transcript, hit.on_screen_text = t.transcript, t.on_screen
+                found = matched_words(t.words, query_words) if query_words else []
+                hit.matches.extend(_words(found))
+                hit.signals.extend(src for src in ("speech", "on_screen") if any(w.source == src for w in found))
+            out.append(hit)
+        return out
 
     def _text_vector(self, query: str, context: grpc.ServicerContext) -> np.ndarray:
         """Popular prompts repeat (ad tools, dashboards): an LRU spares the encoder round trip."""

@@ -151,6 +151,7 @@ function shotCard(shot, extra = {}) {
     h("div", { class: "meta" }, h("a", { href: `#/video/${enc(shot.video_id)}` }, shot.shot_id),
       h("span", {}, `${secs(shot.start_ms)}–${secs(shot.end_ms)}`)),
     h("div", { class: "meta" }, h("span", {}, shot.score !== undefined ? `score ${fmt(shot.score)}` : ""), badge),
+    saidAndShown(shot),
     h("div", { class: "actions" },
       h("button", { type: "button", onclick: () => play(shot) }, "Play"),
       h("button", { type: "button", onclick: () => go("/search", new URLSearchParams({ similar: shot.shot_id })) }, "More like this"),
@@ -167,6 +168,21 @@ function shotCard(shot, extra = {}) {
   el.addEventListener("click", () => select(state.items.indexOf(item)));
   state.items.push(item);
   return el;
+}
+// What is said and shown in a search hit, the query's matched words marked (they come with their timecodes).
+function marked(text, words) {
+  if (!words.size) return [text];
+  return text.split(/(\s+)/).map((t) => words.has(t.toLowerCase().replace(/[^\p{L}\p{N}']/gu, "")) ? h("mark", {}, t) : t);
+}
+function saidAndShown(shot) {
+  if (!shot.transcript && !shot.on_screen_text && !(shot.signals || []).length) return null;
+  const words = new Set((shot.matches || []).map((m) => m.word.toLowerCase().replace(/[^\p{L}\p{N}']/gu, "")));
+  const first = (src) => (shot.matches || []).find((m) => m.source === src);
+  const line = (label, text, src) => text ? h("p", { class: "said", "aria-label": label },
+    h("b", {}, label + (first(src) ? ` @${secs(first(src).start_ms)}` : "") + ": "), ...marked(text, words)) : null;
+  return h("div", { class: "text" },
+    (shot.signals || []).length ? h("div", { class: "signals", "aria-label": "matched by" }, shot.signals.map((x) => h("span", { class: "badge signal" }, x))) : null,
+    line("Said", shot.transcript, "speech"), line("On screen", shot.on_screen_text, "on_screen"));
 }
 function pager(offset, limit, hasMore, onPage) {
   return h("nav", { class: "pager", "aria-label": "Pages" },
@@ -187,6 +203,9 @@ async function searchView(view, q) {
     h("label", {}, "Search text", h("input", { type: "text", name: "q", value: q.get("q") || "", size: 40, placeholder: "a car chase at night" })),
     field("catalog", "Catalog"), field("video", "Video"),
     field("min_s", "From (s)", { size: 5 }), field("max_s", "To (s)", { size: 5 }),
+    h("label", {}, "Match", h("select", { name: "mode", "aria-label": "Match" },
+      [["hybrid", "meaning + words"], ["vector", "meaning only"], ["keyword", "words only"]].map(([v, t]) =>
+        h("option", { value: v, selected: (q.get("mode") || "hybrid") === v }, t)))),
     h("label", {}, "Group by video", h("input", { type: "checkbox", name: "group", value: "1", checked: q.get("group") === "1" })),
     h("button", { class: "primary", type: "submit" }, "Search"),
     h("label", {}, "Search by clip", h("input", { type: "file", accept: "video/*", onchange: async (ev) => {
@@ -198,7 +217,8 @@ async function searchView(view, q) {
   view.append(h("h2", {}, "Search"), form, results);
   const render = (res, what) => {
     state.items = []; state.sel = -1;
-    const title = h("h3", {}, `Results for ${what}`, h("span", { class: "muted" }, ` · ${res.model} (${res.head})`));
+    const title = h("h3", {}, `Results for ${what}`, h("span", { class: "muted" }, ` · ${res.model} (${res.head})` +
+      (res.mode ? ` · ${res.mode}` : "") + (res.note ? ` · ${res.note}` : "")));
     const page = (o) => { q.set("offset", o); go("/search", q); };
     if (res.videos) {
       results.replaceChildren(title, ...res.videos.map((v) => h("section", { class: "group", "aria-label": `video ${v.video_id}` },
@@ -211,7 +231,7 @@ async function searchView(view, q) {
     if (state.items.length) select(0);
   };
   const p = new URLSearchParams();
-  for (const k of ["catalog", "video", "offset", "limit", "group"]) if (q.get(k)) p.set(k, q.get(k));
+  for (const k of ["catalog", "video", "offset", "limit", "group", "mode"]) if (q.get(k)) p.set(k, q.get(k));
   if (q.get("min_s")) p.set("min_start_ms", Math.round(parseFloat(q.get("min_s")) * 1000));
   if (q.get("max_s")) p.set("max_end_ms", Math.round(parseFloat(q.get("max_s")) * 1000));
   if (!p.get("limit")) p.set("limit", "48");

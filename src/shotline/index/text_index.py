@@ -117,6 +117,11 @@ class ShotTextIndex:
             self._client.close()
             self._client = None
 
+    @property
+    def ready(self) -> bool:
+        """Created and loaded by this process (``ensure_collection`` ran)."""
+        return self._ready
+
     # -- schema ----------------------------------------------------------------------------
     def exists(self) -> bool:
         try:
