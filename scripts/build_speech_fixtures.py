@@ -83,7 +83,7 @@ SPEECH: list[tuple[int, int, str]] = [
 
 # (shot index, first frame in the shot, end frame in the shot exclusive, text, y position)
 TITLES: list[tuple[int, int, int, str, str]] = [
-    (0, 15, 140, "HARBOUR CITY NEWS", "h-th-40"),          # with speech, overlapping it
+    (0, 15, 135, "HARBOUR CITY NEWS", "h-th-40"),          # with speech, overlapping it
     (2, 15, 90, "LIGHTHOUSE TOUR 2026", "36"),              # with speech, mostly before it
     (3, 55, 132, "GRAND CANYON EXPRESS", "h-th-40"),        # with speech, after its start
     (5, 20, 135, "CHAPTER TWO: THE STORM", "(h-th)/2"),     # the shot with no speech
@@ -270,36 +270,30 @@ def build_silent(dest: Path) -> None:
 
 
 def _corrupt(dest: Path, out: Path) -> None:
-    """Real H.264 packets copied unchanged, plus an AAC stream (codec context opened by the real
-    encoder, so its parameters and extradata are valid) whose packets are random bytes."""
-    video = out.with_name(f".video-{out.name}")
+    """Real H.264 packets and a real AAC stream (valid parameters and extradata, from ffmpeg's
+    encoder) remuxed unchanged, except that every audio packet's payload is random bytes."""
+    real = out.with_name(f".real-{out.name}")
     try:
-        _encode(video, _shot_frames(dest, *CORRUPT_SOURCE), "-an", *_X264, "-f", "matroska")
+        _encode(real, _shot_frames(dest, *CORRUPT_SOURCE), "-f", "lavfi", "-t", f"{CORRUPT_SOURCE[3] / FPS}",
+                "-i", f"anullsrc=r={AUDIO_RATE}:cl=mono", "-map", "0:v", "-map", "1:a", *_X264, "-c:a", "aac", "-b:a", "48k", "-f", "matroska")
         rng = np.random.default_rng(CORRUPT_SEED)
-        with av.open(str(video)) as src, \
+        with av.open(str(real)) as src, \
                 av.open(str(out), "w", format="matroska", options={"fflags": "+bitexact"}) as dst:
-            vin = src.streams.video[0]
-            vout = dst.add_stream_from_template(vin)
-            aout = dst.add_stream("aac", rate=AUDIO_RATE, layout="mono")
-            aout.bit_rate = 48000
-            dst.start_encoding()  # opens the AAC encoder: extradata (AudioSpecificConfig) is set
-            n_audio = -(-CORRUPT_SOURCE[3] * AUDIO_RATE // FPS // AAC_FRAME)
-            apk = []
-            for k in range(n_audio):
-                p = av.Packet(rng.integers(0, 256, int(rng.integers(60, 200)), dtype=np.uint8).tobytes())
-                p.pts = p.dts = k * AAC_FRAME
-                p.duration = AAC_FRAME
-                p.time_base = aout.time_base
-                apk.append(p)
-            vpk = [p for p in src.demux(vin) if p.size]
-            # interleave by time
-            items = [(float(p.pts * p.time_base), 0, p, vout) for p in vpk if p.pts is not None]
-            items += [(float(p.pts * p.time_base), 1, p, aout) for p in apk]
-            for _t, _o, p, s in sorted(items, key=lambda x: (x[0], x[1])):
-                p.stream = s
-                dst.mux(p)
+            vin, ain = src.streams.video[0], src.streams.audio[0]
+            vout, aout = dst.add_stream_from_template(vin), dst.add_stream_from_template(ain)
+            for p in src.demux(vin, ain):
+                if p.size == 0:  # the demuxer's end-of-stream markers (Matroska B frames may lack a dts)
+                    continue
+                if p.stream.type == "audio":
+                    q = av.Packet(rng.integers(0, 256, int(rng.integers(60, 200)), dtype=np.uint8).tobytes())
+                    q.pts, q.dts, q.duration, q.time_base = p.pts, p.dts, p.duration, p.time_base
+                    q.stream = aout
+                    dst.mux(q)
+                else:
+                    p.stream = vout
+                    dst.mux(p)
     finally:
-        video.unlink(missing_ok=True)
+        real.unlink(missing_ok=True)
 
 
 def build_corrupt(dest: Path) -> None:
@@ -317,8 +311,8 @@ def build_corrupt(dest: Path) -> None:
         "audio": {"codec": "aac", "sample_rate": AUDIO_RATE, "channels": 1,
                   "packets": -(-n * AUDIO_RATE // FPS // AAC_FRAME), "samples_per_packet": AAC_FRAME,
                   "payload": f"random bytes (numpy default_rng({CORRUPT_SEED}), 60-199 bytes a packet)"},
-        "made_by": "PyAV remux: the video packets of a libx264 encode copied unchanged; an AAC stream "
-                   "whose codec context the real encoder opened (valid extradata) carrying random packets",
+        "made_by": "PyAV remux of an ffmpeg libx264 + AAC encode: video packets copied unchanged, the AAC "
+                   "stream's parameters and extradata kept, every audio packet's payload replaced by random bytes",
         "expect": "decoding every video frame works; decoding the audio raises av InvalidDataError "
                   "(or yields no usable samples)",
     }

@@ -137,3 +137,13 @@ def test_reflection_can_be_turned_off() -> None:
 
     assert NAME in services(True)
     assert services(False) == "UNIMPLEMENTED"
+
+
+def test_keyword_search_without_a_text_index_says_what_is_missing(served) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as e:
+        served.stub.SearchText(query_pb2.SearchTextRequest(query="harbour", mode=query_pb2.SEARCH_MODE_KEYWORD),
+                               metadata=served.auth, timeout=5)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "text index" in e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        served.stub.SearchText(query_pb2.SearchTextRequest(query="harbour", mode=7), metadata=served.auth, timeout=5)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "mode" in e.value.details()
