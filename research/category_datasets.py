@@ -9,6 +9,11 @@ Non-visual categories contribute no visual signal. Text is made from templates: 
 naming the category, titles in es/fr/de/pt/ja/zh templates around the *English* category name
 (we have no translations of the taxonomy), uninformative titles, "clickbait" titles naming a
 wrong category, and no text at all — mirroring "most uploads have little or no text".
+With ``p_speech`` / ``p_on_screen`` a share of videos also carries what a transcriber would give:
+spoken sentences about the video's category among off-topic chatter (or, as often as real speech
+wanders, about another category), and on-screen captions naming the category or saying nothing
+useful ("SUBSCRIBE", "EPISODE 3"); a video may have only these. The text blend's weights are
+learned on such data (``TextBlend.fit``).
 
 ``real_photo_set`` (real pixels, hand labels, tiny): scikit-image sample photos treated as
 one-shot videos and frames sampled from the real test videos, with categories assigned by hand
@@ -40,6 +45,12 @@ TEMPLATES = {
 UNINFORMATIVE = [("en", "vlog #{k}"), ("en", "untitled {k}"), ("es", "día {k}"), ("fr", "jour {k}"),
                  ("de", "Tag {k}"), ("ja", "動画{k}"), ("", "IMG_{k}")]
 DESCRIPTIONS_EN = ["A video about {n}.", "Watch this {n} video and subscribe.", ""]
+SPOKEN = ["so today we are talking about {n}", "this is all about {n} and why I love it",
+          "let me show you some {n}", "welcome back everyone to another {n} session"]
+CHATTER = ["hey guys what's up", "don't forget to like and subscribe", "okay let's get started",
+           "thanks for watching see you next time", "um so yeah anyway", "as you can see here"]
+CAPTIONS = ["{N}", "{N} SPECIAL", "BEST OF {N}"]
+CAPTIONS_NOISE = ["SUBSCRIBE", "EPISODE {k}", "LIVE", "PART {k}"]
 
 
 def _prototypes(taxonomy: Taxonomy, encode_text, rng: np.random.Generator, own: float = 0.6) -> np.ndarray:
@@ -50,9 +61,12 @@ def _prototypes(taxonomy: Taxonomy, encode_text, rng: np.random.Generator, own: 
 
 def synthetic_benchmark(taxonomy: Taxonomy, encode_text, n_videos: int, seed: int = 0,
                         shot_noise: float = 1.1, p_text: tuple[float, float, float, float] = (0.35, 0.25, 0.15, 0.05),
-                        ) -> list[Example]:
+                        p_speech: float = 0.0, p_on_screen: float = 0.0) -> list[Example]:
     """``p_text``: shares of (English title, foreign-template title, uninformative title, wrong-category
-    title); the rest has no text. Shot vectors under head ``joint``."""
+    title); the rest has no text. ``p_speech`` / ``p_on_screen``: shares with a transcript / on-screen
+    captions (drawn from their own generator, so the rest of the data is the same for any value).
+    Shot vectors under head ``joint``."""
+    spoken_rng = np.random.default_rng([seed, 7])
     rng = np.random.default_rng(seed)
     protos = _prototypes(taxonomy, encode_text, np.random.default_rng(12345))  # fixed across splits
     ids = taxonomy.ids
@@ -94,11 +108,32 @@ def synthetic_benchmark(taxonomy: Taxonomy, encode_text, n_videos: int, seed: in
             text = VideoText(str(rng.choice(TEMPLATES["en"])).format(n=wrong), "", "en")
         else:
             text = VideoText()
+        if p_speech or p_on_screen:
+            text = _with_spoken(text, spoken_rng, main, taxonomy.categories[int(spoken_rng.choice(leaves))].name,
+                                p_speech, p_on_screen)
         vid = f"syn-{seed}-{i:05d}"
         req = Request(vid, {"joint": l2_normalize(np.stack(shots).astype(np.float32))}, text,
                       duration_ms=int(rng.integers(10_000, 900_000)), catalog_id=f"cat{int(rng.integers(0, 5))}")
         out.append(Example(req, frozenset(labels)))
     return out
+
+
+def _with_spoken(text: VideoText, rng: np.random.Generator, main: str, other: str, p_speech: float,
+                 p_on_screen: float) -> VideoText:
+    """``text`` plus a transcript (3 in 4 about the video's category, else about another one, always
+    among chatter) and/or on-screen captions (half naming the category, half noise)."""
+    from dataclasses import replace
+
+    transcript = on_screen = ""
+    if rng.random() < p_speech:
+        topic = main if rng.random() < 0.75 else other
+        lines = [str(rng.choice(CHATTER)) for _ in range(int(rng.integers(1, 6)))]
+        lines.insert(int(rng.integers(0, len(lines) + 1)), str(rng.choice(SPOKEN)).format(n=topic.lower()))
+        transcript = " ".join(lines)
+    if rng.random() < p_on_screen:
+        on_screen = (str(rng.choice(CAPTIONS)).format(N=main.upper()) if rng.random() < 0.5
+                     else str(rng.choice(CAPTIONS_NOISE)).format(k=int(rng.integers(1, 20))))
+    return replace(text, transcript=transcript, on_screen=on_screen)
 
 
 # (source, hand-assigned leaf categories, title, language). Sources: "skimage:<name>" (one photo =

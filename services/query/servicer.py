@@ -319,6 +319,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             model_versions=doc.get("model_versions", {}),
             classified_at_ms=int(doc.get("classified_at_ms", 0)),
             classifiers=[self._classifier_score(k, v) for k, v in sorted(classifiers.items())],
+            text_sources=doc.get("text_sources", []),
         )
         return msg, msg.SerializeToString()
 

@@ -40,7 +40,7 @@ from shotline.categories.inputs import VideoText
 from shotline.categories.messages import read_model_doc, video_classified
 from shotline.categories.service import CategoryService, Request
 from shotline.categories.train import running_model
-from services.scorer.categories import CategoryModelSource, with_human_labels
+from services.scorer.categories import CategoryModelSource, with_human_labels, with_spoken
 from shotline.blobstore import open_blob_store
 from shotline import stores, topics
 from shotline.errors import BadInput
@@ -121,7 +121,8 @@ class BackfillHandler:
             raise BadInput("malformed_event", f"not a backfill request: {e}") from e
 
     def _request(self, vid: str, svc: CategoryService) -> tuple[Request, str]:
-        """The video's request and the upload id its shots came from."""
+        """The video's request and the upload id its shots came from. Its text: what the uploader
+        wrote, plus what the transcriber heard and read in that same upload."""
         shots = self.index.video_shots(vid)
         heads = sorted({svc.m.head, "joint"} & set(self.index.dims))  # joint feeds the visual zero-shot
         full = self.index.get([s.pk for s in shots], heads=heads) if shots else []
@@ -130,7 +131,9 @@ class BackfillHandler:
                    else np.zeros((0, self.index.dims[h]), np.float32) for h in heads}
         duration = max((s.end_ms for s in full), default=0)
         catalog = full[0].catalog_id if full else ""
-        return Request(vid, vectors, self.text_lookup(vid), duration, catalog), (full[0].video_version if full else "")
+        upload = full[0].video_version if full else ""
+        text = with_spoken(self.text_lookup(vid), self.registry.video_spoken(vid), upload)
+        return Request(vid, vectors, text, duration, catalog), upload
 
     def handle(self, record: ConsumerRecord) -> list[Output]:
         return self.handle_batch([record])
@@ -149,17 +152,25 @@ class BackfillHandler:
         todo = [v for v in vids if stored[v] != version]
         if not todo:
             return []
+        outs = self.classify(todo, svc)
+        self.registry.backfill_done(self.scope, version, todo, classified=True)
+        return outs
+
+    def classify(self, vids: list[str], svc: CategoryService | None = None) -> list[Output]:
+        """Classify videos from what is stored (their shots in the index, the text kept for them),
+        store the results and say so on ``videos.classified`` (the query caches evict on it)."""
+        svc = svc or self.svc
         started = time.perf_counter()
-        requests, upload_ids = zip(*(self._request(v, svc) for v in todo), strict=True)
+        requests, upload_ids = zip(*(self._request(v, svc) for v in vids), strict=True)
         results = svc.classify_batch(list(requests))
-        docs = with_human_labels(self.registry, results, [read_model_doc(r, u) for r, u in zip(results, upload_ids, strict=True)],
+        docs = with_human_labels(self.registry, results, [read_model_doc(r, u, list(q.text.sources()))
+                                                          for r, u, q in zip(results, upload_ids, requests, strict=True)],
                                  svc.tax)
         outs = []
         for res, doc in zip(results, docs, strict=True):
             self.registry.set_video_categories(res.video_id, doc)
             msg = video_classified(res, SERVICE, time.perf_counter() - started)
             outs.append(Output.event(self.settings.topic(topics.VIDEOS_CLASSIFIED), res.video_id, msg))
-        self.registry.backfill_done(self.scope, version, [r.video_id for r in results], classified=True)
         return outs
 
 

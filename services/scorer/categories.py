@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 
 import numpy as np
 from prometheus_client import Counter, Histogram
@@ -35,6 +36,8 @@ from shotline.v1 import events_pb2
 from shotline.worker import Output
 
 SERVICE = "scorer"
+SPOKEN = ("transcript", "on_screen")
+MAX_SPOKEN = 32_000  # characters of each kept (the text model reads at most ~2,000 words)  # VideoText fields the transcriber fills (``video_spoken``), not the upload
 log = logs.get("scorer.categories")
 
 VIDEOS = Counter("shotline_categories_videos_classified_total", "Videos classified into taxonomy categories",
@@ -42,6 +45,9 @@ VIDEOS = Counter("shotline_categories_videos_classified_total", "Videos classifi
 LATENCY = Histogram("shotline_categories_latency_seconds",
                     "Last shot indexed → categories stored (target ≤ 5 s)",
                     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))
+TRANSCRIPTS = Counter("shotline_scorer_transcripts_total",
+                      "Transcribed uploads received: kept for the video's classification, or it re-classified",
+                      ["outcome"])
 MODEL_LOADS = Counter("shotline_scorer_category_model_loads_total", "Category model releases loaded", ["outcome"])
 
 
@@ -84,6 +90,13 @@ class CategoryModelSource:
         return svc
 
 
+def with_spoken(text: VideoText, spoken: dict, upload_id: str) -> VideoText:
+    """``text`` plus what the transcriber heard and read, when that was in this same upload."""
+    if not spoken or spoken.get("upload_id") != upload_id:
+        return text
+    return replace(text, transcript=spoken.get("transcript", ""), on_screen=spoken.get("on_screen", ""))
+
+
 def with_human_labels(registry: Registry, results: list[CategoryResult], docs: list[dict], taxonomy) -> list[dict]:  # type: ignore[no-untyped-def]
     """The read-model documents with each video's human labels applied (one round trip)."""
     labels = registry.videos_category_labels([r.video_id for r in results])
@@ -110,14 +123,42 @@ class RealtimeCategories:
         rows = sorted(self.index.get(pks, heads=heads), key=lambda r: r.shot_index) if pks else []
         vectors = {h: np.stack([r.vectors[h] for r in rows]) if rows else np.zeros((0, d), np.float32)
                    for h, d in self.index.dims.items()}
-        text = VideoText.from_proto(ev.text)
+        uploaded = VideoText.from_proto(ev.text)
+        # for the backfill (the shot index holds no text); spoken text is kept apart by its own writer
+        self.registry.set_video_text(video_id, {k: v for k, v in asdict(uploaded).items() if k not in SPOKEN})
         svc = self.service
-        result = svc.classify(video_id, vectors, text, duration_ms=ev.video.duration_ms, catalog_id=ev.catalog_id)
+        spoken = self.registry.video_spoken(video_id)
+        for _ in range(2):  # the transcript may land while this runs: one more look after writing
+            text = with_spoken(uploaded, spoken, ev.upload_id)
+            result = svc.classify(video_id, vectors, text, duration_ms=ev.video.duration_ms, catalog_id=ev.catalog_id)
+            doc = with_human_labels(self.registry, [result],
+                                    [read_model_doc(result, ev.upload_id, list(text.sources()))], svc.tax)[0]
+            self.registry.set_video_categories(video_id, doc)
+            again = self.registry.video_spoken(video_id)
+            if again == spoken:
+                break
+            spoken = again
         latency = max(0.0, time.time() - ev.meta.occurred_at.ToNanoseconds() / 1e9)
-        self.registry.set_video_text(video_id, asdict(text))  # for the backfill: the shot index holds no text
-        doc = with_human_labels(self.registry, [result], [read_model_doc(result, ev.upload_id)], svc.tax)[0]
-        self.registry.set_video_categories(video_id, doc)
         LATENCY.observe(latency)
         VIDEOS.labels("categorised" if result.categories else "no_category").inc()
         msg = video_classified(result, SERVICE, latency, ev.meta.trace_id)
         return [Output.event(self.settings.topic(topics.VIDEOS_CLASSIFIED), video_id, msg)]
+
+    def transcribed(self, ev: events_pb2.VideoTranscribed,
+                    reclassify: Callable[[list[str]], list[Output]]) -> list[Output]:
+        """What the transcriber heard and read in an upload: kept for the video's classification,
+        and the video re-classified with it (``reclassify``: from the stored shots) when its
+        categories were already stored without it. Written before the categories are read, as
+        ``__call__`` writes the categories before it reads the transcript again: whichever runs
+        second sees the other's write, so no interleaving loses the transcript."""
+        video_id = ev.meta.video_id
+        spoken = {"upload_id": ev.upload_id, "transcript": ev.transcript[:MAX_SPOKEN],
+                  "on_screen": ev.on_screen_text[:MAX_SPOKEN], "model": ev.model}
+        self.registry.set_video_spoken(video_id, spoken)
+        doc = self.registry.video_categories(video_id)
+        adds = {src for src, text in (("speech", spoken["transcript"]), ("on_screen", spoken["on_screen"])) if text.strip()}
+        if doc is None or doc.get("upload_id") != ev.upload_id or adds <= set(doc.get("text_sources", [])):
+            TRANSCRIPTS.labels("kept").inc()  # not classified yet (the video-complete path reads it) or nothing new
+            return []
+        TRANSCRIPTS.labels("reclassified").inc()
+        return reclassify([video_id])

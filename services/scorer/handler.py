@@ -5,6 +5,8 @@ freshness never waits behind a retrain.
   the new shots' scores kept for the drift monitor); a complete video is classified into taxonomy
   categories and `videos.classified` is published.
 - categories.backfill → a batch of catalog videos re-classified with the running category model.
+- videos.transcribed → what is said and shown in an upload kept as the video's spoken text, and
+  the video re-classified with it if its categories were stored before the transcript arrived.
 
 Stateless apart from caches (models by version): scale it out on consumer lag.
 """
@@ -20,7 +22,7 @@ from services.scorer.categories import RealtimeCategories
 from services.scorer.classifiers import ClassifierScorer
 from shotline import topics
 from shotline.errors import BadInput
-from shotline.events import parse
+from shotline.events import parse, validate_video_id
 from shotline.settings import Settings
 from shotline.v1 import events_pb2
 from shotline.worker import Output
@@ -34,6 +36,7 @@ class ScorerHandler:
         self.backfill = backfill
         self.t_indexed = settings.topic(topics.SHOTS_INDEXED)
         self.t_backfill = settings.topic(topics.CATEGORIES_BACKFILL)
+        self.t_transcribed = settings.topic(topics.VIDEOS_TRANSCRIBED)
 
     def handle(self, record: ConsumerRecord) -> list[Output]:
         return self.handle_batch([record])
@@ -44,6 +47,8 @@ class ScorerHandler:
         for record in records:
             if record.topic == self.t_indexed:
                 out.extend(self._indexed(record))
+            elif record.topic == self.t_transcribed:
+                out.extend(self._transcribed(record))
             elif record.topic != self.t_backfill:
                 raise BadInput("unexpected_topic", record.topic)
         if backfill:  # one model call for the whole poll's videos
@@ -59,3 +64,10 @@ class ScorerHandler:
         if ev.video_complete:
             return self.categories(ev)
         return []
+
+    def _transcribed(self, record: ConsumerRecord) -> list[Output]:
+        ev = parse(events_pb2.VideoTranscribed, record.value)
+        validate_video_id(ev.meta.video_id)
+        if not ev.upload_id:
+            raise BadInput("malformed_event", "videos-transcribed event has no upload id")
+        return self.categories.transcribed(ev, self.backfill.classify)

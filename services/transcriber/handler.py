@@ -11,7 +11,11 @@ never delays visual indexing. Per chunk of shots:
 4. one row per shot upserted into the text index (a shot with nothing said or shown gets an
    empty row, so it overwrites what an older upload said there), and rows an older upload left
    beyond this one's shots deleted.
-Idempotent: the same chunk gives the same rows under the same keys.
+5. once every shot of the upload has its row (whichever chunk completes the set, retries
+   included), ``videos.transcribed`` carries all that is said and shown in it, in time order, to
+   the scorer, whose category models read it as text sources.
+Idempotent: the same chunk gives the same rows under the same keys (and a repeated
+``videos.transcribed`` re-states the same text).
 
 A video without an audio track simply gets no transcript. An audio track that cannot be decoded
 is reported once per upload as a ``ProcessingError`` (reason ``bad_audio``) and the shots still
@@ -33,7 +37,7 @@ from shotline import logs, topics
 from shotline.blobstore import BlobStore
 from shotline.errors import BadInput
 from shotline.events import new_meta, parse, validate_video_id
-from shotline.index.text_index import ShotText, ShotTextIndex, Word
+from shotline.index.text_index import MAX_TEXT, ShotText, ShotTextIndex, TextHit, Word, clip
 from shotline.settings import Settings
 from shotline.speech.asr import SpeechRecognizer
 from shotline.speech.ocr import TextReader
@@ -72,6 +76,7 @@ class TranscribeHandler:
         self.ocr = ocr
         self.max_audio_seconds = max_audio_seconds
         self.errors_topic = settings.topic(topics.ERRORS)
+        self.transcribed_topic = settings.topic(topics.VIDEOS_TRANSCRIBED)
         self.model = "+".join(m.model_name for m in (asr, ocr) if m is not None)
 
     def handle(self, record: ConsumerRecord) -> list[Output]:
@@ -101,7 +106,19 @@ class TranscribeHandler:
         self.index.upsert(rows)
         self.index.drop_beyond(video_id, ev.total_shots)
         SHOTS.inc(len(rows))
+        stored = self.index.video(video_id, ev.upload_id)
+        if len({h.shot_index for h in stored}) >= ev.total_shots:
+            outputs.append(self._transcribed(ev, stored))
         return outputs
+
+    def _transcribed(self, ev: events_pb2.ShotsSegmented, stored: list[TextHit]) -> Output:
+        """The upload's whole text: speech in time order, on-screen words once per shot."""
+        msg = events_pb2.VideoTranscribed(
+            meta=new_meta(ev.meta.video_id, SERVICE, ev.meta.trace_id), upload_id=ev.upload_id,
+            total_shots=ev.total_shots, model=self.model,
+            transcript=clip(" ".join(h.transcript for h in stored if h.transcript), MAX_TEXT),
+            on_screen_text=clip(" ".join(h.on_screen for h in stored if h.on_screen), MAX_TEXT))
+        return Output.event(self.transcribed_topic, ev.meta.video_id, msg)
 
     # -- speech ----------------------------------------------------------------------------
     def _audio(self, video_id: str, ev: events_pb2.ShotsSegmented) -> tuple[bytes | None, str]:

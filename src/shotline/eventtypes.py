@@ -17,6 +17,7 @@ MESSAGES: dict[str, type[Message]] = {
     topics.VIDEOS_CLASSIFIED: events_pb2.VideoClassified,
     topics.CLASSIFIER_DRIFT: events_pb2.ClassifierDrift,
     topics.ERRORS: events_pb2.ProcessingError,
+    topics.VIDEOS_TRANSCRIBED: events_pb2.VideoTranscribed,
 }
 
 

@@ -21,6 +21,8 @@ Key layout (all under `<prefix>:`, `SHOTLINE_REDIS_KEY_PREFIX`, default `shotlin
                                       is the category model that produced it
   video:<vid>:text                    JSON {title, description, language, metadata} seen at upload (the
                                       backfill re-classifies with it; the shot index holds no text)
+  video:<vid>:spoken                  JSON {upload_id, transcript, on_screen, model}: what the transcriber heard
+                                      and read in the video's latest transcribed upload (category text sources)
   backfill:<scope>:<version>:total    videos planned for a backfill with category model <version>
   backfill:<scope>:<version>:done     set of videos finished (classified or found already done)
   backfill:<scope>:<version>:log      list: one entry per video the backfill classified (audit)
@@ -371,6 +373,13 @@ class Registry:
 
     def video_text(self, video_id: str) -> dict[str, Any]:
         raw = self._call(self.r.get, self._k("video", video_id, "text"))
+        return json.loads(raw) if raw else {}
+
+    def set_video_spoken(self, video_id: str, doc: dict[str, Any]) -> None:
+        self._call(self.r.set, self._k("video", video_id, "spoken"), json.dumps(doc))
+
+    def video_spoken(self, video_id: str) -> dict[str, Any]:
+        raw = self._call(self.r.get, self._k("video", video_id, "spoken"))
         return json.loads(raw) if raw else {}
 
     # -- category backfill progress ---------------------------------------------------------

@@ -11,6 +11,7 @@ CLASSIFIER_DRIFT = "classifiers.drift"
 ERRORS = "errors"
 CATEGORIES_BACKFILL = "categories.backfill"  # one request per video, planned by the backfill job
 CATEGORY_LABELS = "categories.labels"  # people's taxonomy labels for a video (LabelVideoCategories)
+VIDEOS_TRANSCRIBED = "videos.transcribed"  # all that is said and shown in an upload (the transcriber)
 
 ALL = [
     VIDEOS_UPLOADED,
@@ -24,6 +25,7 @@ ALL = [
     ERRORS,
     CATEGORIES_BACKFILL,
     CATEGORY_LABELS,
+    VIDEOS_TRANSCRIBED,
 ]
 
 # What each consumer group subscribes to: the one source of truth. Service mains subscribe
@@ -34,7 +36,7 @@ SUBSCRIPTIONS: dict[str, list[str]] = {
     "transcriber": [SHOTS_SEGMENTED],  # speech and on-screen text, beside (never ahead of) the encoder
     "indexer": [SHOTS_EMBEDDED],
     "trainer": [LABELS_SUBMITTED, MODELS_DEPLOYED, CATEGORY_LABELS],
-    "scorer": [SHOTS_INDEXED, CATEGORIES_BACKFILL],
+    "scorer": [SHOTS_INDEXED, CATEGORIES_BACKFILL, VIDEOS_TRANSCRIBED],
 }
 
 # Every consumed topic has a retry twin `<topic>.retry` (per-record faults, delayed, read by

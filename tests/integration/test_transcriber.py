@@ -124,3 +124,16 @@ def test_videos_without_usable_audio_are_indexed_all_the_same(stack: local.Endpo
     reported = wait_for(lambda: [e for e in errors.poll() if e.meta.video_id == CORRUPT], 60, what="bad_audio error")
     assert [e.reason for e in reported] == ["bad_audio"] and transcribed[CORRUPT] in reported[0].message
     assert not [e for e in errors.poll() if e.meta.video_id == SILENT]
+
+
+def test_categories_read_what_is_said_and_shown(query: query_pb2_grpc.QueryServiceStub,  # noqa: F811
+                                                transcribed: dict[str, str]) -> None:
+    def sources(vid: str) -> set[str]:
+        try:
+            return set(query.GetVideoCategories(query_pb2.GetVideoCategoriesRequest(video_id=vid), timeout=10).text_sources)
+        except grpc.RpcError:
+            return set()
+    # the scorer re-classifies the montage once its transcript arrives (the API's cache evicts on it)
+    wait_for(lambda: {"speech", "on_screen"} <= sources(MONTAGE), 120, what="categories with the transcript")
+    assert sources(MONTAGE) == {"metadata", "speech", "on_screen"}  # metadata: the file name is the title
+    assert "speech" not in sources(SILENT) and "speech" not in sources(CORRUPT)

@@ -69,7 +69,7 @@ CONSUMED_BY_HAND = {
     "transcriber": ["shots.segmented"],
     "indexer": ["shots.embedded"],
     "trainer": ["labels.submitted", "models.deployed", "categories.labels"],
-    "scorer": ["shots.indexed", "categories.backfill"],
+    "scorer": ["shots.indexed", "categories.backfill", "videos.transcribed"],
 }
 
 

@@ -15,27 +15,41 @@ CATALOG_BUCKETS = 8
 META_DIM = len(LANGUAGES) + 1 + CATALOG_BUCKETS
 
 
+# The text sources of a video the text model reads, each scored on its own and blended
+# (``text_model.TextBlend``): what the uploader wrote, what is said, what is shown on screen.
+SOURCES = ("metadata", "speech", "on_screen")
+
+
 @dataclass(frozen=True)
 class VideoText:
     title: str = ""
     description: str = ""
     language: str = ""  # BCP-47-ish ("en", "pt-BR"); empty = unknown
     metadata: Mapping[str, str] = field(default_factory=dict)
+    transcript: str = ""  # what is said (the transcriber's speech recognition)
+    on_screen: str = ""   # what is written on screen (the transcriber's OCR)
 
     @classmethod
     def from_proto(cls, msg: object) -> VideoText:
         """From a ``shotline.v1.VideoText`` (or anything with the same attributes)."""
         return cls(title=getattr(msg, "title", "") or "", description=getattr(msg, "description", "") or "",
-                   language=getattr(msg, "language", "") or "", metadata=dict(getattr(msg, "metadata", {}) or {}))
+                   language=getattr(msg, "language", "") or "", metadata=dict(getattr(msg, "metadata", {}) or {}),
+                   transcript=getattr(msg, "transcript", "") or "", on_screen=getattr(msg, "on_screen_text", "") or "")
 
     def joined(self) -> str:
-        """Everything textual in one string (metadata values only: keys are schema, not content)."""
+        """The uploader's text in one string (metadata values only: keys are schema, not content)."""
         parts = [self.title, self.description, *(str(v) for v in self.metadata.values())]
         return " . ".join(p.strip() for p in parts if p and p.strip())
 
+    def sources(self) -> dict[str, str]:
+        """The non-empty text sources, by name (``SOURCES``)."""
+        texts = {"metadata": self.joined(), "speech": self.transcript.strip(), "on_screen": self.on_screen.strip()}
+        return {k: v for k, v in texts.items() if v}
+
     @property
     def has_text(self) -> bool:
-        return bool(self.joined())
+        """Any text at all: the uploader's, spoken or on screen."""
+        return bool(self.sources())
 
 
 def language_slot(language: str) -> str:

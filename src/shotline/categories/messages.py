@@ -22,10 +22,12 @@ def video_classified(result: CategoryResult, producer: str, latency_seconds: flo
         latency_seconds=latency_seconds)
 
 
-def read_model_doc(result: CategoryResult, upload_id: str = "") -> dict:
+def read_model_doc(result: CategoryResult, upload_id: str = "", text_sources: list[str] | None = None) -> dict:
     """What ``GetVideoCategories`` serves (``Registry.set_video_categories``): the same document
-    whether the real-time path or the backfill classified the video."""
+    whether the real-time path or the backfill classified the video. ``text_sources``: which of
+    the video's texts the categories read (``VideoText.sources``)."""
     return {
+        "text_sources": sorted(text_sources or []),
         "categories": [{"category_id": h.id, "name": h.name, "score": h.score, "threshold": h.threshold,
                         "source": h.source} for h in result.categories],
         "taxonomy_version": result.taxonomy_version, "model_versions": dict(result.model_versions),

@@ -23,7 +23,7 @@ from shotline.categories import merge
 from shotline.categories.human import HumanAdapter
 from shotline.categories.human import features as adapter_features
 from shotline.categories.inputs import META_DIM, VideoText, meta_features
-from shotline.categories.text_model import SupervisedText, TextModel, ZeroShotText
+from shotline.categories.text_model import SupervisedText, TextBlend, TextModel, ZeroShotText
 from shotline.categories.visual_model import OrtVisualModel
 from shotline.errors import BadInput
 from shotline.models import l2_normalize
@@ -93,6 +93,8 @@ class CategoryModels:
     info: dict = field(default_factory=dict)  # training report (pseudo-label stats, data)
     # Residual heads learnt from people's category labels (``categories.human``), on top of the rest.
     adapter: HumanAdapter | None = None
+    # How the text sources (uploader's text, speech, on-screen text) add up; None: the defaults.
+    text_blend: TextBlend | None = None
 
 
 class CategoryService:
@@ -100,7 +102,7 @@ class CategoryService:
         self.m = models
         self.tax = models.taxonomy
         self.encode_text = encode_text
-        self.text_model = TextModel(models.zero_shot, models.supervised)
+        self.text_model = TextModel(models.zero_shot, models.supervised, models.text_blend)
         self.visual = OrtVisualModel(models.visual_onnx) if models.visual_onnx else None
         self.visual_cols = np.array([self.tax[c].visual for c in self.tax.ids], bool)
         self._vis_idx = np.flatnonzero(self.visual_cols)
@@ -130,7 +132,7 @@ class CategoryService:
         if self.m.adapter is not None:  # the adapter reads the text embedding too: encode once
             d = self.m.zero_shot.E.shape[1]
             emb = np.zeros((n, d), np.float32)
-            has = [i for i, t in enumerate(texts) if t.has_text]
+            has = [i for i, t in enumerate(texts) if t.joined()]
             if has:
                 emb[has] = self.encode_text([texts[i].joined() for i in has])
         text_p = self.text_model.predict(texts, self.encode_text, embeddings=emb)
@@ -302,6 +304,7 @@ def _manifest(m: CategoryModels) -> dict:
         "visual_zero_shot_calibration": None if m.visual_zero_shot is None else {
             "coef": list(m.visual_zero_shot.coef), "intercept": m.visual_zero_shot.intercept},
         **({"human_adapter": m.adapter.manifest()} if m.adapter is not None else {}),
+        **({"text_blend": m.text_blend.to_json()} if m.text_blend is not None else {}),
     }
 
 
@@ -382,6 +385,7 @@ def load_models(directory: str | Path, taxonomy: Taxonomy | None = None) -> Cate
         visual_zero_shot=ZeroShotText(np.load(d / "visual_zero_shot_embeddings.npy") if (d / "visual_zero_shot_embeddings.npy").is_file()
                                       else E[visual_ids], (vcal["coef"], vcal["intercept"])) if vcal else None,
         adapter=HumanAdapter.load(d),
+        text_blend=TextBlend.from_json(doc["text_blend"]) if doc.get("text_blend") else None,
     )
 
 

@@ -19,7 +19,7 @@ from shotline.categories import exemplars, merge, pseudo
 from shotline.categories import visual_model as vm
 from shotline.categories.inputs import META_DIM, meta_features
 from shotline.categories.service import CategoryModels, CategoryService, EncodeText, Policy, Request
-from shotline.categories.text_model import SupervisedText, TextModel, ZeroShotText
+from shotline.categories.text_model import SupervisedText, TextBlend, TextModel, ZeroShotText
 from shotline.errors import BadInput
 from shotline.models import l2_normalize
 from shotline.taxonomy import Taxonomy
@@ -63,16 +63,18 @@ def fit(taxonomy: Taxonomy, encode_text: EncodeText, train: Sequence[Example], v
     y_tr, y_val = label_matrix(train, ids), label_matrix(val, ids)
     zs = zero_shot or ZeroShotText.build(taxonomy, encode_text)
     val_texts = [e.request.text for e in val]
-    has_val = np.array([t.has_text for t in val_texts])
+    has_val = np.array([bool(t.joined()) for t in val_texts])
     if has_val.any():
         zs.calibrate(zs.cosines(encode_text([t.joined() for t, h in zip(val_texts, has_val) if h])), y_val[has_val])
     is_human = np.array([e.request.video_id in human for e in train])
-    sup_rows = [i for i in np.flatnonzero(is_human) if train[i].request.text.has_text]
+    sup_rows = [i for i in np.flatnonzero(is_human) if train[i].request.text.joined()]
     supervised = None
     if sup_rows:
         supervised = SupervisedText().fit([train[i].request.text.joined() for i in sup_rows], y_tr[sup_rows])
         supervised = supervised if supervised.models else None
-    text = TextModel(zs, supervised)
+    # The sources' weights, from validation videos that carry spoken or on-screen text (else defaults).
+    blend = TextBlend.fit(TextModel(zs, supervised).source_probabilities(val_texts, encode_text), len(val), y_val)
+    text = TextModel(zs, supervised, blend)
     text_tr = text.predict([e.request.text for e in train], encode_text)
     known = np.repeat(is_human[:, None], vis.sum(), axis=1)
     y_vis, w_vis, stats = pseudo.make_targets(text_tr[:, vis], y_tr[:, vis], known, pos_threshold)
@@ -85,7 +87,8 @@ def fit(taxonomy: Taxonomy, encode_text: EncodeText, train: Sequence[Example], v
     vm.train(model, [train[i].request.shot_vectors[head] for i in usable], meta_tr[usable], y_vis[usable], w_vis[usable], cfg)
     models = CategoryModels(taxonomy, zs, supervised, vm.export_onnx(model), kind, head,
                             thresholds={k: merge.Thresholds() for k in ("text", "visual", "meta")}, meta=None, policy=policy,
-                            visual_zero_shot=_visual_zero_shot(zs, val, y_val, vis) if visual_zero_shot else None)
+                            visual_zero_shot=_visual_zero_shot(zs, val, y_val, vis) if visual_zero_shot else None,
+                            text_blend=blend)
     svc = CategoryService(models, encode_text)
     s = svc.scores([e.request for e in val])
     models.thresholds["text"] = merge.pick_thresholds(s.text, y_val, ids)
@@ -99,7 +102,8 @@ def fit(taxonomy: Taxonomy, encode_text: EncodeText, train: Sequence[Example], v
     truth = y_tr[:, vis] > 0
     pseudo_precision = float((pseudo_pos & truth).sum() / max(1, pseudo_pos.sum()))
     models.info = {"pseudo_labels": {**stats.to_json(), "precision_vs_truth": pseudo_precision}, "train_videos": len(train), "val_videos": len(val),
-                   "visual_training_videos": len(usable), "supervised_text_categories": len(supervised.models) if supervised else 0}
+                   "visual_training_videos": len(usable), "supervised_text_categories": len(supervised.models) if supervised else 0,
+                   "text_blend": blend.to_json() if blend else "defaults (no validation video with spoken or on-screen text)"}
     svc = CategoryService(models, encode_text)  # re-created: thresholds and version changed
     svc.torch_model = model  # kept for the torch-vs-ORT check and the eager baseline of the bench
     return svc, models.info

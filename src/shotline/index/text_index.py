@@ -89,7 +89,8 @@ class TextHit:
     words: list[Word]
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes (on a character boundary)."""
     raw = text.encode("utf-8")
     return text if len(raw) <= limit else raw[:limit].decode("utf-8", "ignore")
 
@@ -182,7 +183,7 @@ class ShotTextIndex:
         self.ensure_collection()
         entities = []
         for r in rows:
-            transcript, on_screen = _clip(r.text_of("speech"), MAX_TEXT), _clip(r.text_of("on_screen"), MAX_TEXT)
+            transcript, on_screen = clip(r.text_of("speech"), MAX_TEXT), clip(r.text_of("on_screen"), MAX_TEXT)
             words = [{"w": w.word, "s": int(w.start_ms), "e": int(w.end_ms), "c": round(float(w.confidence), 3),
                       "src": w.source} for w in r.words]
             while words and len(json.dumps(words)) > MAX_WORDS_JSON:
@@ -239,6 +240,18 @@ class ShotTextIndex:
             h = _hit(row, 0.0)
             out[(h.video_id, h.shot_index)] = h
         return out
+
+    def video(self, video_id: str, upload_id: str) -> list[TextHit]:
+        """Every stored row of this upload of ``video_id``, in shot order, read with Strong
+        consistency (rows just written by this process included)."""
+        self.ensure_collection()
+        expr = f"video_id == {expr_.quote(video_id)} and video_version == {expr_.quote(upload_id)}"
+        try:
+            res = self.client.query(self.collection, filter=expr, output_fields=_OUTPUT, limit=16_384,
+                                    consistency_level="Strong", timeout=self.timeout)
+        except MilvusException as exc:
+            raise TransientError(f"milvus text query: {exc}") from exc
+        return sorted((_hit(row, 0.0) for row in res), key=lambda h: h.shot_index)
 
 
 def _hit(e: dict[str, Any], score: float) -> TextHit:

@@ -69,7 +69,7 @@ class TextWord(_message.Message):
     def __init__(self, word: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
 
 class VideoText(_message.Message):
-    __slots__ = ("title", "description", "language", "metadata")
+    __slots__ = ("title", "description", "language", "metadata", "transcript", "on_screen_text")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -81,11 +81,15 @@ class VideoText(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    ON_SCREEN_TEXT_FIELD_NUMBER: _ClassVar[int]
     title: str
     description: str
     language: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, title: _Optional[str] = ..., description: _Optional[str] = ..., language: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    transcript: str
+    on_screen_text: str
+    def __init__(self, title: _Optional[str] = ..., description: _Optional[str] = ..., language: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., transcript: _Optional[str] = ..., on_screen_text: _Optional[str] = ...) -> None: ...
 
 class ModelRef(_message.Message):
     __slots__ = ("model_id", "version")

@@ -185,6 +185,22 @@ class ShotsIndexed(_message.Message):
     replaced_shot_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, meta: _Optional[_Union[EventMeta, _Mapping]] = ..., upload_id: _Optional[str] = ..., catalog_id: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., collection: _Optional[str] = ..., shot_ids: _Optional[_Iterable[str]] = ..., indexed_shots: _Optional[int] = ..., total_shots: _Optional[int] = ..., video_complete: _Optional[bool] = ..., text: _Optional[_Union[_common_pb2.VideoText, _Mapping]] = ..., video: _Optional[_Union[_common_pb2.VideoInfo, _Mapping]] = ..., skipped_shot_ids: _Optional[_Iterable[str]] = ..., replaced_shot_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class VideoTranscribed(_message.Message):
+    __slots__ = ("meta", "upload_id", "total_shots", "transcript", "on_screen_text", "model")
+    META_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SHOTS_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    ON_SCREEN_TEXT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    meta: EventMeta
+    upload_id: str
+    total_shots: int
+    transcript: str
+    on_screen_text: str
+    model: str
+    def __init__(self, meta: _Optional[_Union[EventMeta, _Mapping]] = ..., upload_id: _Optional[str] = ..., total_shots: _Optional[int] = ..., transcript: _Optional[str] = ..., on_screen_text: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+
 class LabelSubmitted(_message.Message):
     __slots__ = ("meta", "label", "labels", "annotator", "description")
     META_FIELD_NUMBER: _ClassVar[int]

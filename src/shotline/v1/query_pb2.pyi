@@ -147,7 +147,7 @@ class GetVideoCategoriesRequest(_message.Message):
     def __init__(self, video_id: _Optional[str] = ...) -> None: ...
 
 class VideoCategories(_message.Message):
-    __slots__ = ("video_id", "categories", "taxonomy_version", "model_versions", "classified_at_ms", "classifiers")
+    __slots__ = ("video_id", "categories", "taxonomy_version", "model_versions", "classified_at_ms", "classifiers", "text_sources")
     class ModelVersionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -161,13 +161,15 @@ class VideoCategories(_message.Message):
     MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     CLASSIFIED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     CLASSIFIERS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_SOURCES_FIELD_NUMBER: _ClassVar[int]
     video_id: str
     categories: _containers.RepeatedCompositeFieldContainer[_common_pb2.CategoryScore]
     taxonomy_version: str
     model_versions: _containers.ScalarMap[str, str]
     classified_at_ms: int
     classifiers: _containers.RepeatedCompositeFieldContainer[ClassifierScore]
-    def __init__(self, video_id: _Optional[str] = ..., categories: _Optional[_Iterable[_Union[_common_pb2.CategoryScore, _Mapping]]] = ..., taxonomy_version: _Optional[str] = ..., model_versions: _Optional[_Mapping[str, str]] = ..., classified_at_ms: _Optional[int] = ..., classifiers: _Optional[_Iterable[_Union[ClassifierScore, _Mapping]]] = ...) -> None: ...
+    text_sources: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, video_id: _Optional[str] = ..., categories: _Optional[_Iterable[_Union[_common_pb2.CategoryScore, _Mapping]]] = ..., taxonomy_version: _Optional[str] = ..., model_versions: _Optional[_Mapping[str, str]] = ..., classified_at_ms: _Optional[int] = ..., classifiers: _Optional[_Iterable[_Union[ClassifierScore, _Mapping]]] = ..., text_sources: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ClassifierScore(_message.Message):
     __slots__ = ("label", "version", "score", "probability", "positive")
