@@ -25,7 +25,7 @@ class TranscriberSettings(Settings):
     asr_compute_type: str = "auto"
     asr_cpu_threads: int = Field(0, ge=0, le=64)
     asr_beam_size: int = Field(1, ge=1, le=10)
-    ocr_min_confidence: float = Field(0.6, ge=0, le=1)
+    ocr_min_confidence: float = Field(0.7, ge=0, le=1)
     max_audio_seconds: float = Field(4 * 3600, gt=0)
 
 

@@ -9,6 +9,7 @@ a hit is right when its shot's time span holds the sentence's (or title's) midpo
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from shotline.stack import local
 from shotline.v1 import events_pb2, query_pb2, query_pb2_grpc
 
 from .conftest import wait_for
+from .test_console import OUT, base_url, page  # noqa: F401 - the browser and the console's address
 from .test_pipeline import FIXTURES, Topic, query, services  # noqa: F401 - module fixtures
 
 pytestmark = pytest.mark.integration
@@ -137,3 +139,24 @@ def test_categories_read_what_is_said_and_shown(query: query_pb2_grpc.QueryServi
     wait_for(lambda: {"speech", "on_screen"} <= sources(MONTAGE), 120, what="categories with the transcript")
     assert sources(MONTAGE) == {"metadata", "speech", "on_screen"}  # metadata: the file name is the title
     assert "speech" not in sources(SILENT) and "speech" not in sources(CORRUPT)
+
+
+def test_the_console_shows_what_is_said_under_each_hit(page, base_url: str,  # type: ignore[no-untyped-def]  # noqa: F811
+                                                        transcribed: dict[str, str]) -> None:
+    """In the browser: a quoted line's hit shows its transcript with the matched words marked."""
+    from playwright.sync_api import expect
+
+    line = TRUTH["speech"][1]
+    mid = (line["start_ms"] + line["end_ms"]) // 2
+    page.goto(f'/#/search?q=%22yellow+submarine%22&catalog={CATALOG}')
+    hit = page.get_by_role("article").first
+    expect(hit).to_have_accessible_name(re.compile(rf"^shot {MONTAGE}/\d+$"))
+    said = hit.get_by_label("Said")
+    expect(said).to_contain_text(re.compile("submarine", re.I))
+    expect(said.locator("mark")).to_have_count(2)  # "yellow", "submarine"
+    times = hit.locator(".meta span").first.inner_text()  # "a.aa s–b.bb s": the shot holds the line
+    start, end = (float(x) * 1000 for x in re.findall(r"[\d.]+", times)[:2])
+    assert start <= mid < end
+    expect(page.get_by_role("heading", name=re.compile("hybrid"))).to_be_visible()
+    page.screenshot(path=str(OUT / "search-speech.png"), full_page=True)
+    assert page.js_errors == []  # type: ignore[attr-defined]

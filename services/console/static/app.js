@@ -181,7 +181,7 @@ function saidAndShown(shot) {
   const line = (label, text, src) => text ? h("p", { class: "said", "aria-label": label },
     h("b", {}, label + (first(src) ? ` @${secs(first(src).start_ms)}` : "") + ": "), ...marked(text, words)) : null;
   return h("div", { class: "text" },
-    (shot.signals || []).length ? h("div", { class: "signals", "aria-label": "matched by" }, shot.signals.map((x) => h("span", { class: "badge signal" }, x))) : null,
+    (shot.signals || []).length ? h("div", { class: "signals", "aria-label": "matched by" }, shot.signals.map((x) => h("span", { class: "signal" }, x))) : null,
     line("Said", shot.transcript, "speech"), line("On screen", shot.on_screen_text, "on_screen"));
 }
 function pager(offset, limit, hasMore, onPage) {

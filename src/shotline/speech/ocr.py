@@ -27,7 +27,7 @@ _WIDTH = 480  # the prefilter's working width
 @dataclass(frozen=True)
 class OcrConfig:
     lang: str = "eng"
-    min_confidence: float = 0.6   # Tesseract's word confidence, 0..1
+    min_confidence: float = 0.7   # Tesseract's word confidence, 0..1 (titles read at 0.9+; junk mostly < 0.6)
     upscale: float = 2.0
     prefilter: bool = True
     psm: int = 11                 # sparse text: titles, signs and lower thirds in no set layout
@@ -84,7 +84,16 @@ class TextReader:
         for text, conf in zip(data["text"], data["conf"], strict=True):
             text = text.strip()
             c = float(conf) / 100.0
-            if len(text) < 2 or c < self.config.min_confidence or not any(ch.isalnum() for ch in text):
-                continue
-            out.append(Word(text, int(at_ms), int(at_ms), c, "on_screen"))
+            if c >= self.config.min_confidence and looks_like_a_word(text):
+                out.append(Word(text, int(at_ms), int(at_ms), c, "on_screen"))
         return out
+
+
+def looks_like_a_word(text: str) -> bool:
+    """Tesseract reads textures (foliage, façades, fur) as short junk ("SS", "ay", "ye"), sometimes
+    with high confidence: keep tokens of >= 3 letters or digits (or a number of >= 2 digits) that
+    are mostly letters and digits. Two-letter words ("TV", "UK") are lost; junk costs more."""
+    alnum = sum(ch.isalnum() for ch in text)
+    if alnum < 3 and not (alnum >= 2 and text.strip(".,:;%").isdigit()):
+        return False
+    return alnum >= 0.6 * len(text)

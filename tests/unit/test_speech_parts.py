@@ -1,0 +1,39 @@
+"""On-screen text on real frames with the real Tesseract: a burnt-in title is read, the textures of
+real footage (foliage, façades, fur) give no words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from shotline.speech.ocr import TextReader, looks_like_a_word
+
+FIXTURES = Path.home() / ".cache" / "shotline" / "fixtures"
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def _frames(name: str, every: int = 25, size: tuple[int, int] = (455, 256)) -> list[np.ndarray]:
+    """Every ``every``-th frame at keyframe size (the segmenter stores 256-px short sides)."""
+    with av.open(str(FIXTURES / name)) as c:
+        return [np.asarray(f.to_image().resize(size)) for i, f in enumerate(c.decode(video=0)) if i % every == 0]
+
+
+def test_junk_tokens_are_not_words() -> None:
+    assert [w for w in ("SS", "ay", "ye", "=r", "1%", "_——e-", "‘A", "TWO:", "2026", "42", "NEWS", "Pax")
+            if looks_like_a_word(w)] == ["TWO:", "2026", "42", "NEWS", "Pax"]
+
+
+def test_titles_are_read_and_footage_gives_no_words() -> None:
+    reader = TextReader()
+    frame = _frames("bikes.mp4")[3].copy()
+    img = Image.fromarray(frame)
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((60, 100, 395, 150), fill=(0, 0, 0))
+    draw.text((75, 108), "MARKET STREET", font=ImageFont.truetype(FONT, 28), fill=(255, 255, 255))
+    assert [w.word for w in reader.words(np.asarray(img), 1234)] == ["MARKET", "STREET"]
+    junk = [(name, w.word) for name in ("bikes.mp4", "cityCC0.mpg", "bigbuckbunny.mp4", "cockatoo.mp4")
+            for f in _frames(name) for w in reader.words(f, 0)]
+    assert junk == []
