@@ -231,12 +231,18 @@ def _drawtext(titles: list[dict], tmpdir: Path) -> str:
     return ",".join(parts)
 
 
+def _current(video: Path, gt_path: Path) -> bool:
+    """Whether ``video`` and its truth are built at this VERSION (else the video is removed)."""
+    if gt_path.exists() and json.loads(gt_path.read_text()).get("version") == VERSION and video.exists():
+        return True
+    video.unlink(missing_ok=True)
+    return False
+
+
 def build_montage(dest: Path) -> None:
     video, gt_path = dest / "speech_montage.mp4", dest / "speech_montage.json"
-    current = gt_path.exists() and json.loads(gt_path.read_text()).get("version") == VERSION
-    if current and video.exists():
+    if _current(video, gt_path):
         return
-    video.unlink(missing_ok=True)
     shots = _shot_table()
     titles = _title_table(shots)
     truth: dict = {}
@@ -298,10 +304,8 @@ def _corrupt(dest: Path, out: Path) -> None:
 
 def build_corrupt(dest: Path) -> None:
     video, gt_path = dest / "speech_corrupt_audio.mkv", dest / "speech_corrupt_audio.json"
-    current = gt_path.exists() and json.loads(gt_path.read_text()).get("version") == VERSION
-    if current and video.exists():
+    if _current(video, gt_path):
         return
-    video.unlink(missing_ok=True)
     _build(video, lambda out: _corrupt(dest, out))
     src, first, end, n = CORRUPT_SOURCE
     info = {

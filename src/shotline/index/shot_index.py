@@ -119,6 +119,14 @@ def _milvus_errors(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def connect(uri: str, token: str, timeout: float, **options: Any) -> MilvusClient:
+    """A Milvus client; an unreachable Milvus is a ``TransientError`` (shared infrastructure)."""
+    try:
+        return MilvusClient(uri=uri, token=token, timeout=timeout, **options)
+    except Exception as exc:  # pymilvus raises bare MilvusException / grpc errors here
+        raise TransientError(f"cannot connect to milvus at {uri}: {exc}") from exc
+
+
 class ShotIndex:
     """Search core used by the indexer (writes), query (searches) and trainer (bulk reads)."""
 
@@ -169,11 +177,7 @@ class ShotIndex:
     def client(self) -> MilvusClient:
         """Connected on first use, so constructing a ShotIndex never needs Milvus to be up."""
         if self._client is None:
-            try:
-                self._client = MilvusClient(uri=self.uri, token=self._token, timeout=self.timeout,
-                                            grpc_options=GRPC_OPTIONS)
-            except Exception as exc:  # pymilvus raises bare MilvusException / grpc errors here
-                raise TransientError(f"cannot connect to milvus at {self.uri}: {exc}") from exc
+            self._client = connect(self.uri, self._token, self.timeout, grpc_options=GRPC_OPTIONS)
         return self._client
 
     def close(self) -> None:

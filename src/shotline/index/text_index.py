@@ -29,6 +29,7 @@ from pymilvus.exceptions import MilvusException
 from shotline.errors import BadInput, TransientError
 from shotline.index import filters as expr_
 from shotline.index.model import SearchFilter
+from shotline.index.shot_index import connect
 
 MAX_TEXT = 32_000          # VARCHAR bytes per text field (Milvus caps a VARCHAR at 65,535)
 MAX_WORDS_JSON = 60_000
@@ -107,10 +108,7 @@ class ShotTextIndex:
     @property
     def client(self) -> MilvusClient:
         if self._client is None:
-            try:
-                self._client = MilvusClient(uri=self.uri, token=self._token, timeout=self.timeout)
-            except Exception as exc:  # noqa: BLE001 - pymilvus raises bare errors on connect
-                raise TransientError(f"cannot connect to milvus at {self.uri}: {exc}") from exc
+            self._client = connect(self.uri, self._token, self.timeout)
         return self._client
 
     def close(self) -> None:
