@@ -38,7 +38,7 @@ from shotline.index.text_index import ShotText, ShotTextIndex, tokens
 from shotline.models.build_default import build_default_bundle
 from shotline.models.runtime import load_bundle, mean_pool_shots
 from shotline.speech.asr import SpeechRecognizer
-from shotline.speech.ocr import OcrConfig, TextReader
+from shotline.speech.ocr import OcrConfig, TextReader, merged_readings
 from shotline.speech.shots import assign
 from shotline.stack.milvus import MilvusLiteServer
 from shotline.video import audio, segment_video
@@ -99,11 +99,8 @@ def on_screen(seg: Any, truth: dict) -> tuple[dict[str, Any], list]:
     from shotline.speech.ocr import likely_text
     passed = [likely_text(f) for _, _, f in frames]
     out["prefilter_skip_rate"] = round(1 - sum(passed) / len(passed), 3)
-    found: list = [[] for _ in seg.keyframes]  # per shot, one reading per word as the transcriber keeps it
-    for i, _k, ws in read:
-        for w in ws:
-            if all(w.word.casefold() != x.word.casefold() for x in found[i]):
-                found[i].append(w)
+    # per shot, as the transcriber keeps it
+    found = [merged_readings([ws for j, _k, ws in read if j == i]) for i in range(len(seg.keyframes))]
     titles = []
     for t in truth["titles"]:  # accuracy on each keyframe that shows the title, as read with the prefilter on
         want = " ".join(tokens(t["text"])).upper()

@@ -40,7 +40,7 @@ from shotline.events import new_meta, parse, validate_video_id
 from shotline.index.text_index import MAX_TEXT, ShotText, ShotTextIndex, TextHit, Word, clip
 from shotline.settings import Settings
 from shotline.speech.asr import SpeechRecognizer
-from shotline.speech.ocr import TextReader
+from shotline.speech.ocr import TextReader, merged_readings
 from shotline.speech.shots import assign
 from shotline.v1 import common_pb2, events_pb2
 from shotline.video import audio
@@ -161,7 +161,7 @@ class TranscribeHandler:
         t0 = time.perf_counter()
         out = []
         for s in shots:
-            best: dict[str, Word] = {}
+            readings: list[list[Word]] = []
             for k, ref in enumerate(s.keyframe_refs):
                 at = s.keyframe_ms[k] if k < len(s.keyframe_ms) else s.start_ms
                 try:
@@ -172,12 +172,10 @@ class TranscribeHandler:
                     continue
                 words = self.ocr.words(rgb, at)
                 OCR_FRAMES.labels("read" if words else "no_text").inc()
-                for w in words:  # the same title on several keyframes: keep its surest reading
-                    key = w.word.casefold()
-                    if key not in best or w.confidence > best[key].confidence:
-                        best[key] = w
-            out.append(sorted(best.values(), key=lambda w: w.start_ms))
-            WORDS.labels("on_screen").inc(len(best))
+                readings.append(words)
+            shown = merged_readings(readings)
+            out.append(shown)
+            WORDS.labels("on_screen").inc(len(shown))
         OCR_SECONDS.observe(time.perf_counter() - t0)
         return out
 

@@ -37,3 +37,15 @@ def test_titles_are_read_and_footage_gives_no_words() -> None:
     junk = [(name, w.word) for name in ("bikes.mp4", "cityCC0.mpg", "bigbuckbunny.mp4", "cockatoo.mp4")
             for f in _frames(name) for w in reader.words(f, 0)]
     assert junk == []
+
+
+def test_a_shots_on_screen_words_keep_the_surest_readings_order() -> None:
+    from shotline.index.text_index import Word
+    from shotline.speech.ocr import merged_readings
+
+    def read(at: int, *words: tuple[str, float]) -> list[Word]:
+        return [Word(w, at, at, c, "on_screen") for w, c in words]
+    readings = [read(0, ("EWS", 0.71)), read(2000, ("CITY", 0.95), ("NEWS", 0.95)),
+                read(4000, ("HARBOUR", 0.96), ("CITY", 0.92), ("NEWS", 0.96)), read(5000, ("news", 0.9), ("LIVE", 0.8))]
+    assert [w.word for w in merged_readings(readings)] == ["HARBOUR", "CITY", "NEWS", "LIVE", "EWS"]
+    assert merged_readings([]) == [] and merged_readings([[], []]) == []

@@ -97,3 +97,18 @@ def looks_like_a_word(text: str) -> bool:
     if alnum < 3 and not (alnum >= 2 and text.strip(".,:;%").isdigit()):
         return False
     return alnum >= 0.6 * len(text)
+
+
+def merged_readings(readings: list[list[Word]]) -> list[Word]:
+    """One shot's on-screen words from its keyframes' readings: the same title is usually on several
+    keyframes, read better on some. The surest reading (highest summed confidence) gives the words
+    and their order ("HARBOUR CITY NEWS", so quoted titles match); words only other keyframes show
+    follow, each once."""
+    out: list[Word] = []
+    seen: set[str] = set()
+    for words in sorted(readings, key=lambda ws: -sum(w.confidence for w in ws)):
+        for w in words:
+            if w.word.casefold() not in seen:
+                seen.add(w.word.casefold())
+                out.append(w)
+    return out
