@@ -188,3 +188,13 @@ def test_provider_override_by_env(bundle: Path, monkeypatch) -> None:
     monkeypatch.setenv("SHOTLINE_ORT_PROVIDERS", "NoSuchExecutionProvider")
     with pytest.raises(ValueError, match="not available"):
         load_bundle(bundle)
+
+
+def test_a_gpu_provider_asked_for_alone_fails_loudly_where_it_cannot_run(bundle: Path, monkeypatch) -> None:
+    """This machine has no GPU: naming only CUDA is refused with the reason, never a silent CPU run;
+    naming CPU after it allows the fallback."""
+    monkeypatch.setenv("SHOTLINE_ORT_PROVIDERS", "CUDAExecutionProvider")
+    with pytest.raises(RuntimeError, match=r"asks for CUDAExecutionProvider.*CPUExecutionProvider"):
+        load_bundle(bundle)
+    monkeypatch.setenv("SHOTLINE_ORT_PROVIDERS", "CUDAExecutionProvider,CPUExecutionProvider")
+    assert load_bundle(bundle).provider == "CPUExecutionProvider"

@@ -4,7 +4,10 @@ Auto order: TensorRT, CUDA (only those ``onnxruntime.get_available_providers()``
 then CPU. ``onnxruntime-gpu`` lists CUDA/TensorRT even on machines without a GPU or
 without TensorRT libraries, so each candidate is tried and the session reports what it
 really got. Override with the ``providers`` argument or ``SHOTLINE_ORT_PROVIDERS``
-(comma separated, e.g. ``CPUExecutionProvider``).
+(comma separated, e.g. ``CPUExecutionProvider``). An override that names only GPU providers is a
+demand, not a wish: if none of them can run the model, loading fails with the reason (a missing
+``libcurand.so.10``, say) instead of running on the CPU unnoticed; list ``CPUExecutionProvider``
+too to allow that fallback.
 """
 
 from __future__ import annotations
@@ -28,10 +31,16 @@ _AUTO_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 CPU = "CPUExecutionProvider"
 
 
-def requested_providers(providers: list[str] | None = None) -> list[str]:
-    """The preference list: argument, else env, else auto; CPU is always the last resort."""
+def explicit_providers(providers: list[str] | None = None) -> list[str] | None:
+    """The providers asked for by argument or ``SHOTLINE_ORT_PROVIDERS`` (None: automatic)."""
     if providers is None and os.environ.get(ENV_PROVIDERS):
         providers = [p.strip() for p in os.environ[ENV_PROVIDERS].split(",") if p.strip()]
+    return providers
+
+
+def requested_providers(providers: list[str] | None = None) -> list[str]:
+    """The preference list: argument, else env, else auto; CPU is always the last resort."""
+    providers = explicit_providers(providers)
     if providers is None:
         available = ort.get_available_providers()
         providers = [p for p in _AUTO_ORDER if p in available and _provider_library_loads(p)]
@@ -56,18 +65,25 @@ def _preload_pip_cuda_libs() -> None:
             pass
 
 
-@functools.cache
 def _provider_library_loads(name: str) -> bool:
     """onnxruntime-gpu lists GPU providers even where their libraries (cuDNN, TensorRT)
     are missing; probing the provider library up front keeps auto mode quiet and fast."""
+    return not why_unusable(name)
+
+
+@functools.cache
+def why_unusable(name: str) -> str:
+    """Why a GPU provider's library cannot load here ("" when it can, or for CPU)."""
+    if name not in _PROVIDER_LIBS:
+        return ""
     _preload_pip_cuda_libs()
     lib = Path(ort.__file__).parent / "capi" / _PROVIDER_LIBS[name]
     try:
         ctypes.CDLL(str(lib))
     except OSError as exc:
         log.info("ort_provider_unusable", provider=name, error=str(exc)[:200])
-        return False
-    return True
+        return str(exc)
+    return ""
 
 
 def session_options() -> ort.SessionOptions:
@@ -96,6 +112,8 @@ def create_session(onnx_path: Path, providers: list[str] | None = None,
                    trt_cache_dir: Path | None = None) -> ort.InferenceSession:
     """Try each preferred provider in turn (with CPU behind it); log the one in use."""
     wanted = requested_providers(providers)
+    asked = explicit_providers(providers)
+    demanded = asked is not None and CPU not in asked  # only GPU providers named: no silent CPU
     last_error: Exception | None = None
     for i, first in enumerate(wanted):
         chain = wanted[i:]
@@ -109,6 +127,11 @@ def create_session(onnx_path: Path, providers: list[str] | None = None,
             log.warning("ort_provider_failed", provider=first, model=onnx_path.name, error=str(exc)[:300])
             continue
         used = sess.get_providers()[0]
+        if demanded and used not in asked:  # type: ignore[operator]
+            reasons = "; ".join(f"{p}: {why_unusable(p) or 'did not start'}" for p in asked)  # type: ignore[union-attr]
+            raise RuntimeError(f"{ENV_PROVIDERS} asks for {', '.join(asked)} but ONNX Runtime would run "  # type: ignore[arg-type]
+                               f"{onnx_path.name} on {used} ({reasons}). Install the GPU libraries (the pip "
+                               f"nvidia-* wheels or the system's), or add {CPU} to allow the fallback.")
         if used != first:
             log.warning("ort_provider_fallback", wanted=first, used=used, model=onnx_path.name)
         log.info("ort_session", model=onnx_path.name, provider=used, threads=session_options().intra_op_num_threads)
