@@ -49,3 +49,26 @@ def test_a_shots_on_screen_words_keep_the_surest_readings_order() -> None:
                 read(4000, ("HARBOUR", 0.96), ("CITY", 0.92), ("NEWS", 0.96)), read(5000, ("news", 0.9), ("LIVE", 0.8))]
     assert [w.word for w in merged_readings(readings)] == ["HARBOUR", "CITY", "NEWS", "LIVE", "EWS"]
     assert merged_readings([]) == [] and merged_readings([[], []]) == []
+
+
+def test_long_speech_is_transcribed_in_batches_with_the_same_words() -> None:
+    """A span over a minute takes the batched pipeline; its words and times match the plain one's."""
+    import json
+
+    from shotline.speech.asr import AsrConfig, SpeechRecognizer
+    from shotline.video import audio
+
+    truth = json.loads((FIXTURES / "speech_montage.json").read_text())
+    track = audio.extract(FIXTURES / "speech_montage.mp4")
+    assert track.data is not None
+    pcm = audio.read_span(track.data, 0, track.duration_ms)
+    twice = np.concatenate([pcm, pcm])  # 71 s: over the minute
+    plain = SpeechRecognizer(AsrConfig(batch_over_seconds=1e9)).words(twice)
+    batched = SpeechRecognizer().words(twice)
+    said = [w.word.strip(".,").lower() for w in batched]
+    assert "submarine" in said and said.count("helicopter") == 2
+    assert abs(len(batched) - len(plain)) <= 2
+    # the second copy's words land in the second half, each sentence near its own time
+    late = [w for w in batched if w.word.strip(".,").lower() == "helicopter"][1]
+    line = truth["speech"][4]
+    assert line["start_ms"] + track.duration_ms - 1500 <= late.start_ms <= line["end_ms"] + track.duration_ms + 1500
