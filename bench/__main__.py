@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-ALL = ["segmenter", "encoder", "index", "index_server", "trainer", "taxonomy", "query", "realtime", "hot_path", "speech"]
+ALL = ["segmenter", "encoder", "index", "index_server", "trainer", "taxonomy", "query", "realtime", "hot_path", "speech", "scale"]
 
 
 def main(argv: list[str]) -> int:

@@ -22,6 +22,7 @@ class EncoderSettings(Settings):
     batch_max_records: int = Field(16, ge=1, le=1024)  # shots-segmented events per batch
     poll_timeout_ms: int = Field(100, ge=10)            # the batching window (max wait)
     grpc_grace_seconds: float = Field(10.0, gt=0)
+    grpc_share_port: bool = False  # replicas on one host share the online API's port (SO_REUSEPORT)
 
 
 def main() -> None:
@@ -35,7 +36,8 @@ def main() -> None:
     server = GrpcServer(f"{s.encoder_address}", [encoder_pb2.DESCRIPTOR.services_by_name["EncoderService"].full_name],
                         auth=Authenticator.from_settings(s.api_tokens_file, s.api_token.get_secret_value()
                                                          if s.api_token else None, ENCODER_PERMISSIONS),
-                        credentials=tls.server_credentials(s), reflect=s.grpc_reflection)
+                        credentials=tls.server_credentials(s), reflect=s.grpc_reflection,
+                        share_port=s.grpc_share_port)
     server.add_servicer(encoder_pb2_grpc.add_EncoderServiceServicer_to_server,
                         EncoderServicer(encoder, online_sources(s, blobs), OnlineLimits.from_settings(s)))
     server.start()

@@ -30,17 +30,25 @@ def _setup(log_level: str = typer.Option(
 
 
 @stack_app.command("up")
-def stack_up(infra_only: bool = typer.Option(False, "--infra-only", help="Kafka, Milvus, Redis only")) -> None:
+def stack_up(infra_only: bool = typer.Option(False, "--infra-only", help="Kafka, Milvus, Redis only"),
+             replicas: str = typer.Option("", "--replicas", help="processes per worker stage, e.g. "
+                                          "segmenter=3,encoder=2,indexer=2 (a running stack is scaled)")) -> None:
     """Start Kafka, Milvus, Redis and the services (idempotent); returns when all are healthy."""
+    from pydantic import ValidationError
+
     from shotline.stack import local
 
     logs.configure("INFO")
-    st = local.StackSettings()
+    try:
+        st = local.StackSettings(**({"replicas": local.parse_replicas(replicas)} if replicas else {}))
+    except (ValueError, ValidationError) as e:
+        err_console.print(f"[red]--replicas:[/red] {e}")
+        raise typer.Exit(2) from e
     ep = local.up(st, with_services=not infra_only)
     console.print(f"[green]stack up[/green]  kafka={ep.kafka}  milvus={ep.milvus}  redis={ep.redis}")
     if not infra_only:
-        for svc in local.SERVICES:
-            console.print(f"  {svc:<10} http://127.0.0.1:{st.metrics_port(svc)}/metrics")
+        for name, svc, r in st.programs():
+            console.print(f"  {name:<13} http://127.0.0.1:{st.metrics_port(svc, r)}/metrics")
 
 
 @stack_app.command("down")

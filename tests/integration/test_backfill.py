@@ -51,7 +51,8 @@ def test_backfill_is_served_partitioned_resumable_and_idempotent(
 
     admin = KafkaAdminClient(bootstrap_servers=stack.kafka)
     # The scorer group's whole subscription (written out, not read from the code) and its outputs.
-    names = [f"{prefix}.{t}{twin}" for t in ("categories.backfill", "shots.indexed") for twin in ("", ".retry", ".dlq")]
+    names = [f"{prefix}.{t}{twin}" for t in ("categories.backfill", "shots.indexed", "videos.transcribed")
+             for twin in ("", ".retry", ".dlq")]
     names += [f"{prefix}.videos.classified", f"{prefix}.errors"]
     admin.create_topics([NewTopic(n, 4, 1) for n in names])
     admin.close()

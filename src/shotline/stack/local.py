@@ -10,6 +10,7 @@ REDIS_URL) are external: nothing is started for them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import signal
@@ -20,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shotline import logs, topics
@@ -31,6 +32,10 @@ from shotline.stack.milvus import MilvusLiteServer
 log = logs.get("shotline.stack")
 
 SERVICES = ("segmenter", "encoder", "indexer", "trainer", "query", "console", "scorer", "transcriber")
+# Worker stages that scale out by replicas (one consumer group splits its topics' partitions among
+# them). The others stay single: query and console bind their ports, the trainer takes a lease.
+SCALABLE = ("segmenter", "encoder", "indexer", "transcriber", "scorer")
+MAX_REPLICAS = 16
 # Settings a user exports for `stack up` that the services must see too.
 PASSTHROUGH = ("SHOTLINE_MODEL_DIR", "SHOTLINE_MODEL_BUNDLE", "SHOTLINE_ORT_PROVIDERS", "SHOTLINE_API_TOKEN",
                "SHOTLINE_API_TOKENS_FILE", "SHOTLINE_TLS_CERT_FILE", "SHOTLINE_TLS_KEY_FILE", "SHOTLINE_TLS_CA_FILE",
@@ -63,9 +68,42 @@ class StackSettings(BaseSettings):
     metrics_port_base: int = 9401  # segmenter, encoder, indexer, trainer, query, console, scorer, transcriber = base + i
     partitions: int = 6
     ready_timeout_seconds: float = 180.0
+    # Processes per worker stage (`shotline stack up --replicas segmenter=3,encoder=2`); 1 by default.
+    replicas: dict[str, int] = Field(default_factory=dict)
 
-    def metrics_port(self, service: str) -> int:
-        return self.metrics_port_base + SERVICES.index(service)
+    @field_validator("replicas")
+    @classmethod
+    def _replicas_are_scalable(cls, v: dict[str, int]) -> dict[str, int]:
+        for svc, n in v.items():
+            if svc not in SCALABLE:
+                raise ValueError(f"{svc!r} cannot run as several replicas: only {', '.join(SCALABLE)} can")
+            if not 1 <= n <= MAX_REPLICAS:
+                raise ValueError(f"{svc}: replicas must be in 1..{MAX_REPLICAS}, not {n}")
+        return v
+
+    def metrics_port(self, service: str, replica: int = 0) -> int:
+        """Replica r of the i-th service: base + i + r × len(SERVICES) (replica 0 keeps base + i)."""
+        return self.metrics_port_base + SERVICES.index(service) + replica * len(SERVICES)
+
+    def programs(self) -> list[tuple[str, str, int]]:
+        """(supervisord program, service, replica) of every service process."""
+        return [(program_name(svc, r), svc, r) for svc in SERVICES for r in range(self.replicas.get(svc, 1))]
+
+
+def program_name(service: str, replica: int) -> str:
+    """The first replica keeps the service's name; the others are ``<service>-2``, ``-3``, …"""
+    return service if replica == 0 else f"{service}-{replica + 1}"
+
+
+def parse_replicas(spec: str) -> dict[str, int]:
+    """``"segmenter=3,encoder=2"`` → ``{"segmenter": 3, "encoder": 2}`` (checked by StackSettings)."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, count = part.partition("=")
+        if not sep or not count.strip().isdigit():
+            raise ValueError(f"replicas are SERVICE=N pairs separated by commas, not {part!r}")
+        out[name.strip()] = int(count)
+    return out
 
 
 @dataclass
@@ -123,14 +161,16 @@ def _program(name: str, argv: list[str], run_dir: Path, *, env: dict[str, str] |
     return "\n".join(lines) + "\n"
 
 
-def service_env(st: StackSettings, ep: Endpoints, service: str) -> dict[str, str]:
+def service_env(st: StackSettings, ep: Endpoints, service: str, replica: int = 0) -> dict[str, str]:
+    shared = {"SHOTLINE_GRPC_SHARE_PORT": "true"} if service == "encoder" and st.replicas.get(service, 1) > 1 else {}
     return {
+        **shared,  # encoder replicas serve the online API on one port (SO_REUSEPORT), as behind a Service
         "KAFKA_BOOTSTRAP_SERVERS": ep.kafka,
         "MILVUS_URI": ep.milvus,
         "REDIS_URL": ep.redis,
         "SHOTLINE_RUN_DIR": str(st.run_dir),
         "SHOTLINE_CACHE_DIR": str(st.cache_dir),
-        "SHOTLINE_METRICS_PORT": str(st.metrics_port(service)),
+        "SHOTLINE_METRICS_PORT": str(st.metrics_port(service, replica)),
         "SHOTLINE_QUERY_ADDRESS": f"127.0.0.1:{st.query_port}",
         "SHOTLINE_ENCODER_ADDRESS": f"127.0.0.1:{st.encoder_port}",
         "SHOTLINE_CONSOLE_PORT": str(st.console_port),
@@ -183,10 +223,10 @@ def write_config(st: StackSettings) -> Path:
         parts.append(_program("milvus", argv, run, env=env, cwd=cwd, stopsignal="INT", priority=10))
     if not ep.redis_external:
         parts.append(_program("redis", redis_stack.prepare(run, st.redis_port), run, priority=10))
-    for svc in SERVICES:
-        env = service_env(st_abs, ep, svc)
+    for name, svc, replica in st.programs():
+        env = service_env(st_abs, ep, svc, replica)
         # Started by `up` once the topics exist, never by supervisord on its own.
-        parts.append(_program(svc, [sys.executable, "-m", f"services.{svc}"], run, env=env,
+        parts.append(_program(name, [sys.executable, "-m", f"services.{svc}"], run, env=env,
                               autostart=False, priority=50, stopwait=45))
     conf = run / "supervisord.conf"
     conf.write_text("\n".join(parts))
@@ -226,12 +266,24 @@ def up(st: StackSettings | None = None, with_services: bool = True) -> Endpoints
         log.info("supervisord started", run_dir=str(run))
     else:
         log.info("stack already running; ensuring every program is up", run_dir=str(run))
+        if with_services and _configured_programs(run) != {p for p, _, _ in st.programs()}:
+            # Scaled: supervisord adds the new replicas' programs and stops and drops the surplus.
+            write_config(st)
+            _ctl(run, "reread", check=False)
+            _ctl(run, "update", check=False)
     wait_infra(ep, st.ready_timeout_seconds)
     ensure_topics(ep.kafka, st.partitions)
     if with_services:
-        _ctl(run, "start", *SERVICES, check=False)
+        _ctl(run, "start", *(p for p, _, _ in st.programs()), check=False)
         wait_services(st, st.ready_timeout_seconds)
     return ep
+
+
+def _configured_programs(run: Path) -> set[str]:
+    """The service programs the running stack's supervisord.conf defines."""
+    conf = run / "supervisord.conf"
+    names = re.findall(r"^\[program:([^\]]+)\]", conf.read_text(), re.M) if conf.exists() else []
+    return {n for n in names if n.split("-")[0] in SERVICES}
 
 
 def _busy_ports(st: StackSettings, ep: Endpoints, with_services: bool) -> dict[str, int]:
@@ -244,7 +296,7 @@ def _busy_ports(st: StackSettings, ep: Endpoints, with_services: bool) -> dict[s
         wanted["redis"] = st.redis_port
     if with_services:
         wanted |= {"query": st.query_port, "encoder": st.encoder_port, "console": st.console_port}
-        wanted |= {f"{svc} metrics": st.metrics_port(svc) for svc in SERVICES}
+        wanted |= {f"{name} metrics": st.metrics_port(svc, r) for name, svc, r in st.programs()}
     busy = {}
     for name, port in wanted.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -339,8 +391,8 @@ def _http_ok(url: str) -> bool:
 
 
 def wait_services(st: StackSettings, timeout: float) -> None:
-    for svc in SERVICES:
-        _wait(svc, lambda s=svc: _http_ok(f"http://127.0.0.1:{st.metrics_port(s)}/readyz"), timeout)
+    for name, svc, r in st.programs():
+        _wait(name, lambda s=svc, r=r: _http_ok(f"http://127.0.0.1:{st.metrics_port(s, r)}/readyz"), timeout)
 
 
 def ensure_topics(bootstrap: str, partitions: int, prefix: str = "shotline") -> list[str]:
