@@ -45,18 +45,31 @@ def _client() -> query_pb2_grpc.QueryServiceStub:
 
 
 def _hits_table(res: query_pb2.SearchResponse) -> Table:
-    t = Table("#", "shot", "video", "start", "end", "score", title=f"model {res.model.model_id} · head {res.head}")
+    mode = query_pb2.SearchMode.Name(res.mode).removeprefix("SEARCH_MODE_").lower() if res.mode else ""
+    title = f"model {res.model.model_id} · head {res.head}" + (f" · {mode}" if mode else "") + (f" · {res.note}" if res.note else "")
+    texts = any(h.transcript or h.on_screen_text for h in res.hits)
+    t = Table("#", "shot", "video", "start", "end", "score", *(("matched", "said / shown") if texts else ()), title=title)
     for i, h in enumerate(res.hits, 1):
+        said = " | ".join(x for x in (h.transcript, h.on_screen_text) if x)
         t.add_row(str(i), h.shot.shot_id, h.shot.video_id, f"{h.shot.start_ms / 1000:.2f}s",
-                  f"{h.shot.end_ms / 1000:.2f}s", f"{h.score:.3f}")
+                  f"{h.shot.end_ms / 1000:.2f}s", f"{h.score:.3f}",
+                  *((",".join(h.signals), said[:80] + ("…" if len(said) > 80 else "")) if texts else ()))
     return t
+
+
+MODES = {"hybrid": query_pb2.SEARCH_MODE_HYBRID, "vector": query_pb2.SEARCH_MODE_VECTOR,
+         "keyword": query_pb2.SEARCH_MODE_KEYWORD}
 
 
 @app.command()
 def search(query: str, top_k: int = typer.Option(10, "--top-k", "-k"), video: list[str] = typer.Option([]),
-           catalog: list[str] = typer.Option([])) -> None:
+           catalog: list[str] = typer.Option([]),
+           mode: str = typer.Option("hybrid", help="hybrid (meaning + words), vector (meaning) or keyword (words); "
+                                                   '"quoted phrases" must appear word for word')) -> None:
     """Text → shots."""
-    req = query_pb2.SearchTextRequest(query=query, top_k=top_k,
+    if mode not in MODES:
+        raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
+    req = query_pb2.SearchTextRequest(query=query, top_k=top_k, mode=MODES[mode],
                                       filters=query_pb2.SearchFilters(video_ids=video, catalog_ids=catalog))
     console.print(_hits_table(_call(_client().SearchText, req)))
 
@@ -77,7 +90,8 @@ def similar(shot: str = typer.Argument("", help="A shot id '<video>/<index>'"),
 def categories(video_id: str) -> None:
     """A video's taxonomy categories and classifier scores."""
     res = _call(_client().GetVideoCategories, query_pb2.GetVideoCategoriesRequest(video_id=video_id))
-    t = Table("category", "name", "score", "threshold", "source", title=f"taxonomy {res.taxonomy_version}")
+    t = Table("category", "name", "score", "threshold", "source", title=f"taxonomy {res.taxonomy_version}",
+              caption=f"text read: {', '.join(res.text_sources) or 'none (pixels only)'}")
     for c in res.categories:
         t.add_row(c.category_id, c.name, f"{c.score:.3f}", f"{c.threshold:.3f}", c.source)
     console.print(t)
