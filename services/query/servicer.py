@@ -37,8 +37,8 @@ from shotline.encoder_client import EncoderClient, vectors
 from shotline.errors import BadInput
 from shotline.events import new_meta, parse_shot_id, shot_id
 from shotline.grpcserver import NotFound, guard_all, guarded, register, servicer_handlers
-from shotline.index import Hit, ShotIndex
-from shotline.index.hybrid import Fused, fuse, holds_phrases, matched_words, parse_query
+from shotline.index import Hit, SearchFilter, ShotIndex
+from shotline.index.hybrid import Fused, ParsedQuery, fuse, holds_phrases, matched_words, parse_query
 from shotline.index.text_index import ShotTextIndex, TextHit
 from shotline.learning.metrics import platt_probability
 from shotline.registry import FEED_KINDS, Registry
@@ -151,26 +151,11 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         query = check_query(request.query)
         top_k = check_top_k(request.top_k)
         filters = to_filter(request.filters)
-        mode = _MODES.get(request.mode)
-        if mode is None:
-            raise BadInput("bad_mode", f"mode must be one of {sorted(query_pb2.SearchMode.keys())}, got {request.mode}")
         parsed = parse_query(query)
-        note = ""
-        words_ok = self._has_text_index()
-        if mode == query_pb2.SEARCH_MODE_KEYWORD and not words_ok:
-            raise BadInput("no_text_index", "keyword search needs the transcriber's text index (Milvus >= 2.5 "
-                                            "full-text search): none exists yet; use mode VECTOR")
-        if mode == query_pb2.SEARCH_MODE_HYBRID and not words_ok:
-            mode, note = query_pb2.SEARCH_MODE_VECTOR, "no text index yet (transcriber): vector search only"
-        if mode == query_pb2.SEARCH_MODE_HYBRID and not parsed.words:
-            mode, note = query_pb2.SEARCH_MODE_VECTOR, "no words to match: vector search only"
+        mode, note = self._mode(request.mode, parsed)
         if mode == query_pb2.SEARCH_MODE_VECTOR:
-            vec = self._text_vector(parsed.text or query, context)
-            hits = self.index.search("joint", vec, top_k, filters,  # text: its own search params (modality gap)
-                                     consistency_level=self.settings.search_consistency, kind="text")[0]
-            if self.recall_probe is not None and filters is None:
-                self.recall_probe.record("text", vec)
-            fused = [Fused(h.video_id, h.shot_index, h.score, vector=h) for h in hits]
+            fused = [Fused(h.video_id, h.shot_index, h.score, vector=h)
+                     for h in self._vector_hits(parsed.text or query, top_k, filters, context)]
         else:
             assert self.text_index is not None
             # Phrases are checked after BM25 (no PHRASE_MATCH in milvus-lite 2.5.1): look deeper.
@@ -181,14 +166,38 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                     texts = [t for t in texts if holds_phrases(t, parsed.phrases)]
                 fused = [Fused(t.video_id, t.shot_index, t.score, text=t) for t in texts[:top_k]]
             else:
-                vec = self._text_vector(parsed.text, context)
-                vhits = self.index.search("joint", vec, min(1000, max(top_k, 100)), filters,
-                                          consistency_level=self.settings.search_consistency, kind="text")[0]
+                vhits = self._vector_hits(parsed.text, min(1000, max(top_k, 100)), filters, context)
                 fused = fuse(vhits, texts, parsed.phrases, top_k)
         hits_out = self._with_words(fused, parsed.words if mode != query_pb2.SEARCH_MODE_VECTOR else [])
         resp = _grouped(hits_out, request.group_by_video, self.model, "joint")
         resp.mode, resp.note = mode, note
         return resp
+
+    def _mode(self, asked: int, parsed: ParsedQuery) -> tuple[int, str]:
+        """The mode that runs, and why when it is not the one asked for (hybrid without a text index
+        or without words to match runs as vector search; keyword search without one is refused)."""
+        mode = _MODES.get(asked)
+        if mode is None:
+            raise BadInput("bad_mode", f"mode must be one of {sorted(query_pb2.SearchMode.keys())}, got {asked}")
+        if mode == query_pb2.SEARCH_MODE_VECTOR:
+            return mode, ""
+        if not self._has_text_index():
+            if mode == query_pb2.SEARCH_MODE_KEYWORD:
+                raise BadInput("no_text_index", "keyword search needs the transcriber's text index (Milvus >= 2.5 "
+                                                "full-text search): none exists yet; use mode VECTOR")
+            return query_pb2.SEARCH_MODE_VECTOR, "no text index yet (transcriber): vector search only"
+        if mode == query_pb2.SEARCH_MODE_HYBRID and not parsed.words:
+            return query_pb2.SEARCH_MODE_VECTOR, "no words to match: vector search only"
+        return mode, ""
+
+    def _vector_hits(self, text: str, top_k: int, filters: SearchFilter | None,
+                     context: grpc.ServicerContext) -> list[Hit]:
+        vec = self._text_vector(text, context)
+        hits = self.index.search("joint", vec, top_k, filters,  # text: its own search params (modality gap)
+                                 consistency_level=self.settings.search_consistency, kind="text")[0]
+        if self.recall_probe is not None and filters is None:  # sampled for the recall gauge
+            self.recall_probe.record("text", vec)
+        return hits
 
     def _has_text_index(self) -> bool:
         """Whether keyword search can run; a missing collection is re-checked every 30 s."""

@@ -29,7 +29,10 @@ NEGATIVES = ["cockatoo/0", "bigbuckbunny/0", "cityCC0/0", "cityCC0/1"]
 
 
 def _search(query: query_pb2_grpc.QueryServiceStub, text: str) -> dict[str, float]:  # noqa: F811
-    res = query.SearchText(query_pb2.SearchTextRequest(query=text, top_k=100, filters=ONLY_SAMPLES), timeout=60)
+    """The embedding's ranking with its cosines: zero-shot ranks by meaning, as vector search does
+    (the default hybrid mode scores by fused rank, and these clips say no words)."""
+    res = query.SearchText(query_pb2.SearchTextRequest(query=text, top_k=100, filters=ONLY_SAMPLES,
+                                                       mode=query_pb2.SEARCH_MODE_VECTOR), timeout=60)
     return {h.shot.shot_id: h.score for h in res.hits}
 
 
