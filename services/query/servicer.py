@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent import futures
 from collections import OrderedDict
 
 import grpc
@@ -114,6 +115,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                  text_index: ShotTextIndex | None = None):
         self.settings = settings
         self.text_index = text_index
+        self._words_pool = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
         self._text_index_seen = 0.0  # monotonic time the text collection was last found missing
         self.auth = auth
         self.uploads = Uploads(settings, blobs, producer, max_upload_bytes) if blobs is not None else None
@@ -160,14 +162,16 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             assert self.text_index is not None
             # Phrases are checked after BM25 (no PHRASE_MATCH in milvus-lite 2.5.1): look deeper.
             depth = min(1000, max(top_k * (10 if parsed.phrases else 3), 100))
-            texts = self.text_index.search(" ".join(parsed.words), depth, filters)
+            # BM25 runs in Milvus while this thread encodes the prompt and runs the vector search
+            words = self._words_pool.submit(self.text_index.search, " ".join(parsed.words), depth, filters)
             if mode == query_pb2.SEARCH_MODE_KEYWORD:
+                texts = words.result()
                 if parsed.phrases:
                     texts = [t for t in texts if holds_phrases(t, parsed.phrases)]
                 fused = [Fused(t.video_id, t.shot_index, t.score, text=t) for t in texts[:top_k]]
             else:
                 vhits = self._vector_hits(parsed.text, min(1000, max(top_k, 100)), filters, context)
-                fused = fuse(vhits, texts, parsed.phrases, top_k)
+                fused = fuse(vhits, words.result(), parsed.phrases, top_k)
         hits_out = self._with_words(fused, parsed.words if mode != query_pb2.SEARCH_MODE_VECTOR else [])
         resp = _grouped(hits_out, request.group_by_video, self.model, "joint")
         resp.mode, resp.note = mode, note
