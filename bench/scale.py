@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.partitioner.default import murmur2
 from rich.console import Console
 from rich.table import Table
 
@@ -36,6 +35,7 @@ from scripts.fetch_fixtures import default_dest, fetch_all
 from shotline.events import new_meta
 from shotline.models.build_default import build_default_bundle
 from shotline.stack import local
+from shotline.stack.kafka import keys_on_every_partition
 from shotline.v1 import events_pb2
 from shotline.video import segment_video
 
@@ -46,18 +46,6 @@ PARTITIONS = 6
 STAGES = ("segmenter", "encoder", "indexer")
 CLIPS = ["bigbuckbunny.mp4", "cockatoo.mp4", "cityCC0.mpg", "bikes.mp4"]
 OUTPUT = {"segmenter": "shots.segmented", "encoder": "shots.embedded", "indexer": "shots.indexed"}
-
-
-def ids(tag: str, per_partition: int) -> list[str]:
-    counts, out, i = [0] * PARTITIONS, [], 0
-    while min(counts) < per_partition:
-        vid = f"{tag}-{i}"
-        p = (murmur2(vid.encode()) & 0x7FFFFFFF) % PARTITIONS
-        if counts[p] < per_partition:
-            counts[p] += 1
-            out.append(vid)
-        i += 1
-    return out
 
 
 def run_batch(kafka: str, fixtures: Path, vids: list[str], timeout: float = 900) -> dict[str, float]:
@@ -120,7 +108,7 @@ def main() -> None:
                                      **PORTS)
             ep = local.up(st)
             time.sleep(10)  # let the groups settle on their new members
-            vids = ids(f"r{k}", args.per_partition)
+            vids = keys_on_every_partition(f"r{k}", PARTITIONS, args.per_partition)
             t = run_batch(ep.kafka, fixtures, vids)
             seconds = sum(video_seconds[CLIPS[n % len(CLIPS)]] for n in range(len(vids)))
             rows.append({"replicas": k, "videos": len(vids), "video_seconds": round(seconds, 1),

@@ -21,10 +21,10 @@ from pathlib import Path
 import grpc
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.partitioner.default import murmur2
 
 from shotline.events import new_meta
 from shotline.stack import local
+from shotline.stack.kafka import keys_on_every_partition
 from shotline.v1 import events_pb2, query_pb2, query_pb2_grpc
 from shotline.video import segment_video
 
@@ -53,20 +53,9 @@ def expected() -> dict[Path, int]:
     return {clip: len(segment_video(clip).shots) for clip in CLIPS}
 
 
-def video_ids(tag: str, per_partition: int = 2) -> list[str]:
-    """Ids whose Kafka key lands ``per_partition`` times on every partition (the default partitioner:
-    murmur2 of the key), so every replica has work whatever partitions it is given."""
-    out: list[str] = []
-    counts = [0] * PARTITIONS
-    i = 0
-    while min(counts) < per_partition:
-        vid = f"{tag}-{i}"
-        p = (murmur2(vid.encode()) & 0x7FFFFFFF) % PARTITIONS
-        if counts[p] < per_partition:
-            counts[p] += 1
-            out.append(vid)
-        i += 1
-    return out
+def video_ids(tag: str) -> list[str]:
+    """Two ids per partition, so every replica has work whatever partitions it is given."""
+    return keys_on_every_partition(tag, PARTITIONS, 2)
 
 
 def ingest(kafka: str, vids: list[str]) -> dict[str, tuple[str, Path]]:

@@ -105,3 +105,20 @@ def prepare(run_dir: Path, cache_dir: Path, port: int, controller_port: int, par
         subprocess.run(base + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
                        check=True, stdout=subprocess.DEVNULL)
     return base + ["kafka.Kafka", str(props)]
+
+
+def keys_on_every_partition(tag: str, partitions: int, per_partition: int) -> list[str]:
+    """Keys ``<tag>-<n>`` that the default partitioner (murmur2 of the key, as kafka-python and the
+    Java client use) puts ``per_partition`` times on each of ``partitions``: a load that gives every
+    consumer of a group work, whatever partitions it is assigned (scale tests and benches)."""
+    from kafka.partitioner.default import murmur2
+
+    counts, out, i = [0] * partitions, [], 0
+    while min(counts) < per_partition:
+        key = f"{tag}-{i}"
+        p = (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+        if counts[p] < per_partition:
+            counts[p] += 1
+            out.append(key)
+        i += 1
+    return out
