@@ -36,8 +36,8 @@ from shotline.v1 import events_pb2
 from shotline.worker import Output
 
 SERVICE = "scorer"
-SPOKEN = ("transcript", "on_screen")
-MAX_SPOKEN = 32_000  # characters of each kept (the text model reads at most ~2,000 words)  # VideoText fields the transcriber fills (``video_spoken``), not the upload
+SPOKEN = ("transcript", "on_screen")  # VideoText fields the transcriber fills (``video_spoken``), not the upload
+MAX_SPOKEN = 32_000  # characters of each kept (the text model reads at most ~2,000 words)
 log = logs.get("scorer.categories")
 
 VIDEOS = Counter("shotline_categories_videos_classified_total", "Videos classified into taxonomy categories",
