@@ -20,8 +20,9 @@ from shotline.stack.local import SERVICES, StackSettings
 from shotline.v1 import events_pb2, query_pb2, query_pb2_grpc
 
 console = Console()
-SAMPLES = ["bikes.mp4", "cockatoo.mp4", "bigbuckbunny.mp4", "cityCC0.mpg", "montage_720p.mp4"]
+SAMPLES = ["bikes.mp4", "cockatoo.mp4", "bigbuckbunny.mp4", "cityCC0.mpg", "montage_720p.mp4", "speech_montage.mp4"]
 PROMPTS = ["a bicycle", "a cockatoo", "a city street", "a rabbit"]
+SPOKEN = ['"yellow submarine"', "lighthouse tour"]  # said / shown in speech_montage (scripts/build_speech_fixtures.py)
 
 
 def _upload_parts(video_id: str, path: Path):  # type: ignore[no-untyped-def]
@@ -30,6 +31,25 @@ def _upload_parts(video_id: str, path: Path):  # type: ignore[no-untyped-def]
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
             yield query_pb2.UploadVideoRequest(chunk=chunk)
+
+
+def _mode(res: query_pb2.SearchResponse) -> str:
+    return query_pb2.SearchMode.Name(res.mode).removeprefix("SEARCH_MODE_").lower() + (f": {res.note}" if res.note else "")
+
+
+def _wait_transcribed(s: Settings, upload_id: str, t0: float) -> None:
+    """Speech and on-screen text run beside the visual path: wait for the montage's transcript."""
+    consumer = KafkaConsumer(s.topic("videos.transcribed"), bootstrap_servers=s.kafka_bootstrap_servers,
+                             auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=1000)
+    seen = False
+    while not seen and time.monotonic() - t0 < 300:
+        for rec in consumer:
+            ev = events_pb2.VideoTranscribed()
+            ev.ParseFromString(rec.value)
+            seen = seen or ev.upload_id == upload_id
+    consumer.close()
+    console.print(f"speech and on-screen text of speech_montage {'transcribed' if seen else '[red]not transcribed[/red]'}"
+                  f" at {time.monotonic() - t0:.1f} s")
 
 
 def main() -> int:
@@ -62,6 +82,8 @@ def main() -> int:
         console.print(f"[red]not indexed after 300 s: {set(uploads) - set(done)}[/red]")
         return 1
     console.print(f"indexed in {time.monotonic() - t0:.1f} s: " + ", ".join(f"{v} ({n} shots)" for v, n in done.items()))
+    if "speech_montage" in uploads:
+        _wait_transcribed(s, uploads["speech_montage"], t0)
 
     for prompt in PROMPTS:
         res = stub.SearchText(query_pb2.SearchTextRequest(query=prompt, top_k=3), timeout=30)
@@ -69,6 +91,13 @@ def main() -> int:
         for h in res.hits:
             table.add_row(h.shot.shot_id, f"{h.shot.start_ms / 1000:.2f}s", f"{h.shot.end_ms / 1000:.2f}s",
                           f"{h.score:.3f}")
+        console.print(table)
+    for q in SPOKEN if "speech_montage" in uploads else []:
+        res = stub.SearchText(query_pb2.SearchTextRequest(query=q, top_k=3), timeout=30)
+        table = Table("shot", "start", "end", "matched", "said / shown", title=f"SearchText {q!r} ({_mode(res)})")
+        for h in res.hits:
+            table.add_row(h.shot.shot_id, f"{h.shot.start_ms / 1000:.2f}s", f"{h.shot.end_ms / 1000:.2f}s",
+                          ",".join(h.signals), " | ".join(x for x in (h.transcript, h.on_screen_text) if x))
         console.print(table)
     res = stub.SearchSimilar(query_pb2.SearchSimilarRequest(shot_id="bikes/2", top_k=3), timeout=30)
     console.print("SearchSimilar bikes/2 → " + ", ".join(f"{h.shot.shot_id} ({h.score:.2f})" for h in res.hits))

@@ -102,6 +102,9 @@ def group_members(kafka: str, group: str) -> dict[str, set[tuple[str, int]]]:
     out = {}
     for m in desc["members"]:
         assignment = m["member_assignment"]
+        if not isinstance(assignment, dict):  # mid-rebalance: nothing (decodable) assigned yet
+            out[m["member_id"]] = set()
+            continue
         parts = assignment.get("assigned_partitions") or assignment.get("assignment") or []
         out[m["member_id"]] = {(t["topic"] if isinstance(t, dict) else t[0], p)
                                for t in parts for p in (t["partitions"] if isinstance(t, dict) else t[1])}
