@@ -171,7 +171,12 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                 fused = [Fused(t.video_id, t.shot_index, t.score, text=t) for t in texts[:top_k]]
             else:
                 vhits = self._vector_hits(parsed.text, min(1000, max(top_k, 100)), filters, context)
-                fused = fuse(vhits, words.result(), parsed.phrases, top_k)
+                texts = words.result()
+                if texts:
+                    fused = fuse(vhits, texts, parsed.phrases, top_k)
+                else:  # nothing says or shows these words: the embedding's ranking, with its cosines
+                    mode, note = query_pb2.SEARCH_MODE_VECTOR, "no shot says or shows these words: vector search only"
+                    fused = [Fused(h.video_id, h.shot_index, h.score, vector=h) for h in vhits[:top_k]]
         hits_out = self._with_words(fused, parsed.words if mode != query_pb2.SEARCH_MODE_VECTOR else [])
         resp = _grouped(hits_out, request.group_by_video, self.model, "joint")
         resp.mode, resp.note = mode, note
