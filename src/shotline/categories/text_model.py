@@ -199,11 +199,12 @@ class TextModel:
         one row per video) may be passed to skip encoding the uploader's text."""
         n_labels = self.zero_shot.E.shape[0]
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        sources = [t.sources() for t in texts]
         for src in SOURCES:
-            rows = np.array([i for i, t in enumerate(texts) if src in t.sources()], int)
+            rows = np.array([i for i, s in enumerate(sources) if src in s], int)
             if not len(rows):
                 continue
-            docs = [texts[i].sources()[src] for i in rows]
+            docs = [sources[i][src] for i in rows]
             if src == "metadata":
                 emb = embeddings[rows] if embeddings is not None else encode_text(docs)
             else:
