@@ -156,8 +156,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         parsed = parse_query(query)
         mode, note = self._mode(request.mode, parsed)
         if mode == query_pb2.SEARCH_MODE_VECTOR:
-            fused = [Fused(h.video_id, h.shot_index, h.score, vector=h)
-                     for h in self._vector_hits(parsed.text or query, top_k, filters, context)]
+            fused = Fused.of_vector(self._vector_hits(parsed.text or query, top_k, filters, context))
         else:
             assert self.text_index is not None
             # Phrases are checked after BM25 (no PHRASE_MATCH in milvus-lite 2.5.1): look deeper.
@@ -176,7 +175,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                     fused = fuse(vhits, texts, parsed.phrases, top_k)
                 else:  # nothing says or shows these words: the embedding's ranking, with its cosines
                     mode, note = query_pb2.SEARCH_MODE_VECTOR, "no shot says or shows these words: vector search only"
-                    fused = [Fused(h.video_id, h.shot_index, h.score, vector=h) for h in vhits[:top_k]]
+                    fused = Fused.of_vector(vhits[:top_k])
         hits_out = self._with_words(fused, parsed.words if mode != query_pb2.SEARCH_MODE_VECTOR else [])
         resp = _grouped(hits_out, request.group_by_video, self.model, "joint")
         resp.mode, resp.note = mode, note

@@ -11,7 +11,7 @@ results.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import regex
 import snowballstemmer
@@ -59,7 +59,11 @@ class Fused:
     vector: Hit | None = None
     text: TextHit | None = None
     exact: bool = False
-    signals: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of_vector(cls, hits: Sequence[Hit]) -> list[Fused]:
+        """Vector hits as they are ranked, with their cosines (vector mode and its fallbacks)."""
+        return [cls(h.video_id, h.shot_index, h.score, vector=h) for h in hits]
 
 
 def fuse(vector_hits: Sequence[Hit], text_hits: Sequence[TextHit], phrases: Sequence[Sequence[str]],
