@@ -42,6 +42,7 @@ from shotline.grpcserver import guard_all, still_wanted
 from shotline.models.runtime import mean_pool_shots
 from shotline.v1 import common_pb2, encoder_pb2, encoder_pb2_grpc, events_pb2
 from shotline.video.config import SegmenterConfig
+from shotline.video.decode import open_container
 from shotline.video.shots import SegmentResult, segment_video
 from shotline.video.sources import SourceConfig, open_source
 
@@ -291,11 +292,7 @@ def clip_window(path: Path, start_ms: int, end_ms: int | None, max_s: float,
     under a frame cap. Over a limit: ``_ClipLimit`` / ``BadInput("clip_too_long")``."""
     window_cfg = SegmenterConfig(keyframes_per_shot=3, max_duration_s=max_s + GOP_SLACK_S,
                                  max_frames=int((max_s + GOP_SLACK_S) * MAX_FPS))
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except av.error.FFmpegError:
-        return segment_video(path, window_cfg), 0  # raises the usual BadInput (not_a_video, truncated)
-    with container:
+    with open_container(path) as container:
         if not container.streams.video:
             raise BadInput("no_video_stream", "the file has no video stream")
         seconds = _header_seconds(container)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,24 @@ def test_single_frame_video_is_one_shot(fixtures_dir: Path) -> None:
     assert result.frame_count == 1 and not result.truncated
     assert [(s.start_frame, s.end_frame, s.transition) for s in result.shots] == [(0, 1, "start")]
     assert len(result.keyframes[0]) == 1
+
+
+@pytest.mark.parametrize(("fmt", "codec"), [("h263", "h263"), ("h264", "libx264"), ("m4v", "mpeg4"), ("hevc", "libx265")])
+def test_bare_elementary_stream_is_refused(tmp_path: Path, fmt: str, codec: str) -> None:
+    """No container, no timestamps: refused with the remedy. (FFmpeg also sniffs about one in
+    1,500 buffers of random bytes as raw H.263 and decodes garbage frames from them.)"""
+    raw = tmp_path / "clip.mkv"  # the name says Matroska; the bytes are a bare stream
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=176x144:rate=25", "-t", "1",
+                    "-c:v", codec, "-f", fmt, str(raw)], check=True)
+    with pytest.raises(BadInput) as err:
+        segment_video(raw)
+    assert err.value.reason == "not_a_video"
+    assert "no container" in str(err.value) and "ffmpeg -i" in str(err.value)
+
+
+def test_file_with_neither_video_nor_audio_is_not_a_video(tmp_path: Path) -> None:
+    subs = tmp_path / "upload.mp4"
+    subs.write_text("1\n00:00:01,000 --> 00:00:02,000\nhello\n\n2\n00:00:03,000 --> 00:00:04,000\nbye\n")
+    with pytest.raises(BadInput) as err:
+        segment_video(subs)
+    assert err.value.reason == "not_a_video"

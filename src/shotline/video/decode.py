@@ -53,13 +53,32 @@ def check_file(path: str | os.PathLike[str], config: SegmenterConfig) -> Path:
     return p
 
 
+# AVFMT_NOTIMESTAMPS: FFmpeg's raw elementary-stream demuxers (raw H.263/H.264/HEVC/MPEG-4/MJPEG).
+_NO_TIMESTAMPS = 0x80
+
+
 def open_container(path: Path) -> av.container.InputContainer:
+    """The file opened by FFmpeg, refused when it is no media container.
+
+    Two kinds are refused besides what FFmpeg cannot open: a bare elementary stream (no
+    container, so no timestamps; FFmpeg also sniffs ~1 in 1,500 buffers of random bytes as raw
+    H.263 and decodes garbage frames from them) and a file with neither video nor audio (random
+    bytes sniffed as LRC lyrics, a subtitle file)."""
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        container = av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as exc:
         if _looks_like_container(path):
             raise BadInput("truncated", f"container unreadable (cut short?): {exc}") from exc
         raise BadInput("not_a_video", f"not a readable media file: {exc}") from exc
+    fmt = container.format
+    if fmt.flags & _NO_TIMESTAMPS:
+        container.close()
+        raise BadInput("not_a_video", f"a bare {fmt.long_name} stream with no container (no timestamps); "
+                                      "wrap it first: ffmpeg -i FILE -c copy out.mp4")
+    if not container.streams.video and not container.streams.audio:
+        container.close()
+        raise BadInput("not_a_video", f"no video or audio in it (read as {fmt.long_name})")
+    return container
 
 
 def _first_pts(stream: av.video.stream.VideoStream) -> int:
