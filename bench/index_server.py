@@ -8,6 +8,8 @@ perturbed stored shots. Exact numpy search is the baseline for latency and the g
 recall@10 and recall@100. For each index type and each ef / nprobe: p50/p99 of a top-10 search
 (one query at a time, over pymilvus gRPC) and recall@10 / @100 per query kind; "text e2e" adds
 the in-process prompt encoding to each call (what SearchText costs before its own gRPC hop).
+For HNSW, the QPS of the one server under closed-loop load from client threads at the ``--qps-ef``
+values (the capacity model's Milvus query-node input: QPS at the recall measured for that ef).
 
 The server is started from its own venv (installed on first use) on a free block of ports in a
 temp dir, and stopped after. 1M x 384 HNSW (M 16, efConstruction 100) builds in ~15 min here.
@@ -19,8 +21,10 @@ Run: ``python -m bench.index_server [--n 200000] [--index-types HNSW,IVF_FLAT] [
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -84,8 +88,36 @@ def sweep(ix: ShotIndex, name: str, param: str, values: list[int], queries: dict
     return res
 
 
+def throughput(ix: ShotIndex, queries: np.ndarray, params: dict[str, Any], threads: int,
+               seconds: float) -> tuple[float, float]:
+    """Closed-loop top-10 searches from ``threads`` client threads for ``seconds``: (QPS, p99 ms).
+    One pymilvus client (its gRPC channel is thread-safe); the client runs on the server's cores."""
+    stop = time.monotonic() + seconds
+    lat: list[float] = []
+    lock = threading.Lock()
+    counter = itertools.count()
+
+    def worker() -> None:
+        mine: list[float] = []
+        while time.monotonic() < stop:
+            q = queries[next(counter) % len(queries)]
+            t = time.perf_counter()
+            ix.search(HEAD, q, 10, search_params=params)
+            mine.append((time.perf_counter() - t) * 1e3)
+        with lock:
+            lat.extend(mine)
+
+    t0 = time.monotonic()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return len(lat) / (time.monotonic() - t0), float(np.percentile(lat, 99))
+
+
 def run(uri: str, n: int, build: dict[str, Any], efs: list[int], index_types: list[str],
-        nlist: int, nprobes: list[int]) -> list[dict]:
+        nlist: int, nprobes: list[int], qps_efs: list[int], qps_threads: int, qps_seconds: float) -> list[dict]:
     C = concept_matrix()
     dim = C.shape[1]
     label = f"{n // 1000}k x {dim}d, Milvus 2.3.5"
@@ -129,6 +161,12 @@ def run(uri: str, n: int, build: dict[str, Any], efs: list[int], index_types: li
         try:
             res += _one_index_type(ix, it, first, uri, dim, n, build, nlist, efs, nprobes, queries, truth,
                                    row_of_pk, label, base, text_prompts)
+            if it == "HNSW":  # QPS of one server at the recall the sweep measured for each ef
+                for ef in qps_efs:
+                    qps, p99 = throughput(ix, queries["text"], {"ef": ef}, qps_threads, qps_seconds)
+                    tag = f"HNSW ef={ef}, text queries, {qps_threads} client threads ({label})"
+                    res += [_figure(f"{tag} QPS", qps, "searches/s"), _figure(f"{tag} p99", p99, "ms")]
+                    print(f"  {tag}: {qps:,.0f} QPS, p99 {p99:.1f} ms", flush=True)
         except Exception as exc:  # noqa: BLE001 - e.g. a 1M IVF build past the client's timeout: keep the rest
             print(f"  {it}: failed: {exc}", flush=True)
             res.append(_figure(f"{it} failed ({label}): {str(exc)[:120]}", float("nan"), ""))
@@ -178,6 +216,9 @@ def main() -> list[dict]:
     ap.add_argument("--index-types", default="HNSW,IVF_FLAT")
     ap.add_argument("--nlist", type=int, default=0, help="IVF_FLAT nlist; default ~4*sqrt(n) rounded to 2^k")
     ap.add_argument("--nprobe", default="32,128,256")
+    ap.add_argument("--qps-ef", default="512,1024", help="HNSW ef values whose QPS under load is measured")
+    ap.add_argument("--qps-threads", type=int, default=8)
+    ap.add_argument("--qps-seconds", type=float, default=20.0)
     args = ap.parse_args()
     nlist = args.nlist or int(2 ** round(np.log2(4 * np.sqrt(args.n))))
     encode_prompts(["warm-up"])  # load the text encoder before the server takes memory
@@ -190,7 +231,8 @@ def main() -> list[dict]:
         try:
             results += run(server.uri, args.n, {"M": args.M, "efConstruction": args.ef_construction},
                            [int(e) for e in args.ef.split(",")], [t for t in args.index_types.split(",") if t],
-                           nlist, [int(p) for p in args.nprobe.split(",")])
+                           nlist, [int(p) for p in args.nprobe.split(",")],
+                           [int(e) for e in args.qps_ef.split(",") if e], args.qps_threads, args.qps_seconds)
         finally:
             server.stop()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,11 @@ below, each with why). Nothing else goes in. The arithmetic, per stage:
 
     work per second  = upload rate × the stage's work per second of video (frames, keyframes, …)
     cores            = work / (measured rate per core) × peak/mean ÷ target utilisation
-    pods             = cores / cores per pod, rounded up; Kafka partitions ≥ the stage's pods
-                       (one consumer per partition at most), with headroom for scaling out
+    pods             = cores / the pod's CPU limit in deploy/k8s/base, rounded up
+    partitions       ≥ the most pods of the consuming group (one consumer per partition at most)
+
+``--write-prod`` writes the prod overlay's sizes from it (``Scaling``: KEDA bounds, partitions,
+brokers, Milvus query nodes, query replicas); a test fails when the committed file differs.
 
 CPU only: no GPU was lent to measure the encoder or Whisper on one, so GPU counts are not
 modelled (a GPU's images/s must be measured first: ``make bench ONLY=encoder`` on a GPU node).
@@ -24,7 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from shotline import topics
+
 UNIT_COSTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "unit_costs.json"
+BASE = Path(__file__).parent / "k8s" / "base"
+PROD_PATCH = Path(__file__).parent / "k8s" / "overlays" / "prod" / "capacity.yaml"
 
 # Labelled assumptions: (value, unit, why). Change them here; the README quotes this table.
 ASSUMPTIONS: dict[str, tuple[float, str, str]] = {
@@ -40,13 +49,13 @@ ASSUMPTIONS: dict[str, tuple[float, str, str]] = {
     "peak_to_mean": (2.0, "×", "daily upload peak over the mean"),
     "target_utilisation": (0.7, "of a core", "headroom so lag drains after a burst"),
     "mean_video_minutes": (5, "minutes", "average upload length (videos per second for the scorer)"),
-    "cores_per_pod": (2, "cores", "the manifests' CPU limit for light pods (indexer, scorer, query)"),
-    "cores_per_heavy_pod": (16, "cores", "segmenter, encoder and transcriber pods at this scale (one node each, "
-                                         "SHOTLINE_DECODE_WORKERS / worker concurrency = cores), so partitions "
-                                         "per topic stay in Kafka's practical range (low thousands)"),
-    "partition_headroom": (2.0, "×", "partitions over peak pods, so the stage can scale out further"),
+    "partition_headroom": (1.5, "×", "partitions over the most pods KEDA may run (peak uploads + a backfill): "
+                                     "partitions can be added later but never removed, and adding them moves keys"),
+    "partition_replicas_per_broker": (4000, "partition replicas", "a Kafka broker's comfortable load (the usual "
+                                                                  "guidance for KRaft clusters)"),
     "bytes_per_shot": (1664 * 4 * 1.5 + 512, "bytes", "joint 384 + visual 1280 float32, ×1.5 HNSW graph, + scalars"),
     "retention_days": (365, "days", "vectors kept this long"),
+    "replication_factor": (3, "copies", "each partition's replicas (the prod overlay's topics)"),
     "search_qps": (2000, "searches/s", "text and similar searches across all users at peak"),
     "category_reads_per_second": (50_000, "GetVideoCategories/s", "ad requests at peak"),
     "usd_per_vcpu_hour": (0.045, "USD", "on-demand x86 compute at a public cloud's list price (c7i-class, "
@@ -71,14 +80,19 @@ def _a(name: str) -> float:
     return ASSUMPTIONS[name][0]
 
 
-HEAVY = ("segmenter", "encoder", "transcriber")
+def pod_cores(deployment: str) -> float:
+    """The CPU limit of a Deployment's container in the base manifests: a pod's size is what the
+    manifests give it (one worker process per pod, whose GIL caps what a bigger pod could use)."""
+    doc = next(d for d in yaml.safe_load_all((BASE / f"{deployment}.yaml").read_text())
+               if d and d.get("kind") == "Deployment")
+    cpu = str(doc["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
+    return float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
 
 
 def _stage(name: str, busy_cores: float, basis: str, consumer: bool = True, peak: bool = True) -> Stage:
     """``busy_cores``: cores kept busy at the mean rate (work per second ÷ measured rate per core)."""
     cores = busy_cores * (_a("peak_to_mean") if peak else 1.0) / _a("target_utilisation")
-    pod = _a("cores_per_heavy_pod") if name in HEAVY else _a("cores_per_pod")
-    pods = max(1, math.ceil(cores / pod))
+    pods = max(1, math.ceil(cores / pod_cores(name.split(" ")[0])))
     parts = max(6, math.ceil(pods * _a("partition_headroom"))) if consumer else None
     return Stage(name, cores, pods, parts, basis)
 
@@ -119,6 +133,82 @@ def serving(costs: dict[str, dict[str, Any]]) -> list[Stage]:
         _stage("query (categories)", _a("category_reads_per_second") / (m["categories_query_per_second"] / 2),
                "reads/s ÷ measured GetVideoCategories/s per core", consumer=False, peak=False),
     ]
+
+
+WORKERS = ("segmenter", "encoder", "transcriber", "indexer", "scorer")  # Kafka consumers KEDA scales on lag
+TOPIC_PREFIX = "shotline"  # the manifests' SHOTLINE_TOPIC_PREFIX
+BASE_PARTITIONS = 6        # deploy/k8s/infra/topics.yaml (python -m deploy.topics), dead-letter topics 1
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """The prod overlay's numbers, all from the model (``deploy/k8s/overlays/prod/capacity.yaml``)."""
+
+    min_pods: dict[str, int]    # KEDA minReplicaCount: the pods the mean upload rate needs
+    max_pods: dict[str, int]    # KEDA maxReplicaCount: peak uploads and a full-speed backfill at once
+    partitions: dict[str, int]  # consumed topic -> partitions (its .retry twin too): ≥ max pods × headroom
+    query_replicas: int         # searches and category reads at peak
+    milvus_query_nodes: int     # search QPS at peak ÷ one node's measured QPS at recall ≥ 0.95
+    kafka_brokers: int          # partition replicas ÷ a broker's comfortable load
+
+    @property
+    def partition_replicas(self) -> int:
+        n = 0
+        for t in topics.ALL:
+            p = self.partitions.get(t, BASE_PARTITIONS)
+            n += p + (p + 1 if t in topics.CONSUMED else 0)  # the topic, its .retry and .dlq twins
+        return n * int(_a("replication_factor"))
+
+
+def scaling(costs: dict[str, dict[str, Any]] | None = None) -> Scaling:
+    costs = costs or load_unit_costs()
+    upload_vs = _a("upload_hours_per_minute") * 3600 / 60
+    backfill_vs = _a("backfill_hours") * 3600 / (_a("backfill_days") * 86400)
+    mean = {s.name: s.pods for s in model(upload_vs, costs, peak=False)}
+    peak = {s.name: s.pods for s in model(upload_vs, costs)}
+    back = {s.name: s.pods for s in model(backfill_vs, costs, peak=False)}
+    most = {w: peak[w] + back[w] for w in WORKERS}
+    partitions: dict[str, int] = {}
+    for group, subs in topics.SUBSCRIPTIONS.items():
+        if group in most:  # the trainer is one active replica (a lease): its topics keep the base count
+            for t in subs:
+                partitions[t] = max(partitions.get(t, BASE_PARTITIONS), math.ceil(most[group] * _a("partition_headroom")))
+    nodes = math.ceil(_a("search_qps") / float(costs["milvus_search_qps"]["value"]) / _a("target_utilisation"))
+    sc = Scaling({w: mean[w] for w in WORKERS}, most, partitions, sum(s.pods for s in serving(costs)), nodes, 0)
+    brokers = max(3, math.ceil(sc.partition_replicas / _a("partition_replicas_per_broker")))
+    return Scaling(sc.min_pods, sc.max_pods, sc.partitions, sc.query_replicas, sc.milvus_query_nodes, brokers)
+
+
+PATCH_HEADER = """\
+# GENERATED by `python -m deploy.capacity --write-prod` from the capacity model (deploy/capacity.py:
+# measured unit costs in bench/results/unit_costs.json + its labelled assumptions): do not edit by hand.
+# Sized for {hpm:,.0f} h of video per minute at peak plus a {bf:,.0f} h backfill in {days:.0f} days at once.
+# KEDA: min = the pods the mean upload rate needs, max = peak uploads + backfill; every consumed
+# topic (and its .retry twin) has >= {headroom}x the most consumers of its group; Kafka brokers
+# from the partition replicas ({per_broker:,.0f} per broker); Milvus query nodes from the measured
+# search QPS of one node at recall >= 0.95; query replicas from the measured reads per core.
+"""
+
+
+def render_prod_patch(sc: Scaling | None = None) -> str:
+    sc = sc or scaling()
+    docs: list[dict[str, Any]] = []
+    for t, p in sorted(sc.partitions.items()):
+        for name in (f"{TOPIC_PREFIX}.{t}", topics.retry(f"{TOPIC_PREFIX}.{t}")):
+            docs.append({"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic",
+                         "metadata": {"name": name}, "spec": {"partitions": p}})
+    for w in WORKERS:
+        docs.append({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": f"shotline-{w}"},
+                     "spec": {"minReplicaCount": sc.min_pods[w], "maxReplicaCount": sc.max_pods[w]}})
+    docs.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "shotline-query"},
+                 "spec": {"replicas": sc.query_replicas}})
+    docs.append({"apiVersion": "milvus.io/v1beta1", "kind": "Milvus", "metadata": {"name": "shotline"},
+                 "spec": {"components": {"queryNode": {"replicas": sc.milvus_query_nodes}}}})
+    docs.append({"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaNodePool", "metadata": {"name": "dual-role"},
+                 "spec": {"replicas": sc.kafka_brokers}})
+    head = PATCH_HEADER.format(hpm=_a("upload_hours_per_minute"), bf=_a("backfill_hours"), days=_a("backfill_days"),
+                               headroom=_a("partition_headroom"), per_broker=_a("partition_replicas_per_broker"))
+    return head + "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs)
 
 
 def report(hours_per_minute: float | None = None, backfill_hours: float | None = None) -> dict[str, Any]:
@@ -175,7 +265,12 @@ def main() -> None:
     ap.add_argument("--hours-per-minute", type=float)
     ap.add_argument("--backfill-hours", type=float)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--write-prod", action="store_true", help=f"write {PROD_PATCH.name}, the prod overlay's sizes")
     args = ap.parse_args()
+    if args.write_prod:
+        PROD_PATCH.write_text(render_prod_patch())
+        print(f"wrote {PROD_PATCH}")
+        return
     r = report(args.hours_per_minute, args.backfill_hours)
     print(json.dumps(r, indent=1, default=float)) if args.json else _print(r)
 

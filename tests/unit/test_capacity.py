@@ -37,3 +37,26 @@ def test_the_model_runs_and_scales_with_the_upload_rate() -> None:
     ratio = one["backfill"]["video_seconds_per_second"] / one["uploads"]["video_seconds_per_second"]
     assert abs(ratio - (10_000_000 / (7 * 24)) / (500 * 60)) < 1e-9
     assert 0 < one["uploads"]["usd_per_video_hour"] < 1 and one["milvus"]["ingest_servers"] >= 1
+
+
+def test_prod_overlay_sizes_are_the_models_and_current() -> None:
+    assert capacity.PROD_PATCH.read_text() == capacity.render_prod_patch(), "run `python -m deploy.capacity --write-prod`"
+
+
+def test_prod_overlay_holds_what_the_model_asks_for() -> None:
+    """Read back from the rendered prod overlay (not from the model's objects)."""
+    from deploy import validate
+
+    objs = validate.render("prod")
+    by = lambda kind: {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}  # noqa: E731
+    topics_ = {t["spec"]["topicName"]: t["spec"] for t in by("KafkaTopic").values()}
+    scaled = by("ScaledObject")
+    # the stage with the most work (decoding) has the most consumers and partitions
+    most = max(scaled.values(), key=lambda so: so["spec"]["maxReplicaCount"])
+    assert most["metadata"]["name"] == "shotline-segmenter"
+    assert topics_["shotline.videos.uploaded"]["partitions"] >= most["spec"]["maxReplicaCount"] > 1000
+    replicas = sum(t["partitions"] * t["replicas"] for t in topics_.values())
+    brokers = by("KafkaNodePool")["dual-role"]["spec"]["replicas"]
+    assert brokers >= 3 and replicas / brokers <= 4000  # a broker's load stays in the usual range
+    assert by("Milvus")["shotline"]["spec"]["components"]["queryNode"]["replicas"] >= 2
+    assert by("Deployment")["shotline-query"]["spec"]["replicas"] >= 2

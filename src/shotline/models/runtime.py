@@ -14,7 +14,7 @@ from shotline.models.preprocess import check_image, to_tensor
 from shotline.models.providers import create_session
 from shotline.models.text_tokenizers import TextTokenizer
 
-IMAGE_BATCH = 32  # bounds peak memory for long keyframe lists
+IMAGE_BATCH = 32  # bounds peak memory for long keyframe lists (a GPU may want more: image_batch)
 TEXT_BATCH = 64
 _GPU = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
@@ -64,6 +64,7 @@ class VisionLanguageModel:
     def __init__(self, bundle_dir: Path, manifest: Manifest, providers: list[str] | None = None):
         self.bundle_dir = bundle_dir
         self.manifest = manifest
+        self.image_batch = IMAGE_BATCH  # images per ONNX Runtime call
         trt_cache = bundle_dir / ".trt_cache"
         self._image = create_session(bundle_dir / manifest.image_encoder.onnx, providers, trt_cache)
         if manifest.image_encoder.onnx_fp16 and self._image.get_providers()[0] in _GPU:
@@ -107,8 +108,8 @@ class VisionLanguageModel:
         checked = [check_image(im, i) for i, im in enumerate(images)]
         out: dict[str, list[np.ndarray]] = {name: [] for name in self._heads}
         wanted = [head.image_output for head in self._heads.values()]
-        for start in range(0, len(checked), IMAGE_BATCH):
-            pixels = to_tensor(checked[start : start + IMAGE_BATCH], self.manifest.preprocess)
+        for start in range(0, len(checked), self.image_batch):
+            pixels = to_tensor(checked[start : start + self.image_batch], self.manifest.preprocess)
             results = self._image.run(wanted, {self.manifest.image_encoder.input: pixels})
             for name, result in zip(self._heads, results):
                 out[name].append(np.asarray(result, dtype=np.float32))
