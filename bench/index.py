@@ -41,7 +41,7 @@ SHOTS_PER_VIDEO = 20
 TOP_K = 10
 N_QUERIES = 200
 N_TIMED_EXACT = 40  # exact search is slow; its latency is sampled on fewer queries
-HEAD = "emb"
+HEAD = "joint"  # the model's joint head: the query service searches text there
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -10,6 +10,8 @@ recall@10 and recall@100. For each index type and each ef / nprobe: p50/p99 of a
 the in-process prompt encoding to each call (what SearchText costs before its own gRPC hop).
 For HNSW, the QPS of the one server under closed-loop load from client threads at the ``--qps-ef``
 values (the capacity model's Milvus query-node input: QPS at the recall measured for that ef).
+``--through-query``: ``SearchText`` as users call it, through the encoder and query services on
+this server (``through_query``), with its recall@10.
 
 The server is started from its own venv (installed on first use) on a free block of ports in a
 temp dir, and stopped after. 1M x 384 HNSW (M 16, efConstruction 100) builds in ~15 min here.
@@ -23,6 +25,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
+import shutil
 import tempfile
 import threading
 import time
@@ -37,11 +41,18 @@ from bench.index import (
     HEAD, N_TIMED_EXACT, SHOTS_PER_VIDEO, _bundle_model, _lat, _rows, concept_matrix, encode_prompts, exact_topk,
     joint_shot_vectors, prompts, query_sets, recall_at,
 )
-from shotline.index import ShotIndex
+from shotline.index import ShotIndex, collection_name
+from shotline.models.build_default import build_default_bundle
+from shotline.stack import local
 from shotline.stack.milvus_server import MilvusServer23, free_port_block
 
 RESULTS = Path(__file__).parent / "results" / "index_server.json"
 KS = (10, 100)
+# The query service reads the collection of the encoder's model: a joint-only copy of the default
+# bundle under this id serves the benchmark's one-head collection (same encoders, same weights).
+JOINT_ONLY_MODEL = "bench-server-joint-only"
+STACK_PORTS = {"kafka_port": 37092, "kafka_controller_port": 37093, "milvus_port": 37530, "redis_port": 37379,
+               "query_port": 37051, "encoder_port": 37052, "console_port": 37080, "metrics_port_base": 37401}
 
 
 def _figure(figure: str, value: float, unit: str, baseline: float | None = None, ratio: float | None = None) -> dict:
@@ -116,13 +127,86 @@ def throughput(ix: ShotIndex, queries: np.ndarray, params: dict[str, Any], threa
     return len(lat) / (time.monotonic() - t0), float(np.percentile(lat, 99))
 
 
+def joint_only_bundle(out: Path) -> Path:
+    """The default bundle without its visual head, as model ``JOINT_ONLY_MODEL``. Files are hard
+    links (copies across file systems): a bundle refuses symlinks that leave its directory."""
+    src = build_default_bundle()
+    out.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.is_file() and f.name != "manifest.json":
+            try:
+                os.link(f, out / f.name)
+            except OSError:
+                shutil.copy2(f, out / f.name)
+    manifest = json.loads((src / "manifest.json").read_text())
+    manifest["model_id"] = JOINT_ONLY_MODEL
+    del manifest["heads"]["visual"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def through_query(uri: str, tmp: Path, text_prompts: list[str], truth: np.ndarray, label: str,
+                  consistency: str, rounds: int = 3) -> list[dict]:
+    """``SearchText`` as a user calls it: the encoder and query services of the local stack (Kafka
+    and Redis too; Milvus = this server) started with the joint-only bundle, one client calling
+    ``rounds`` x the prompts in turn over gRPC (prompt encoding, search and its own hop included,
+    the deployed text ef). Recall@10 of its hits against exact search on the same prompts."""
+    import grpc
+
+    from shotline.v1 import query_pb2, query_pb2_grpc
+
+    st = local.StackSettings(run_dir=tmp / "stack", **STACK_PORTS)
+    env = {"MILVUS_URI": uri, "SHOTLINE_MODEL_BUNDLE": str(joint_only_bundle(tmp / "bundle")),
+           "SHOTLINE_INDEX_TYPE": "HNSW", "SHOTLINE_MILVUS_SCALAR_INDEXES": "false",
+           "SHOTLINE_RECALL_PROBE_INTERVAL_SECONDS": "0", "SHOTLINE_SEARCH_CONSISTENCY": consistency}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        local.up(st, with_services=False)
+        started = local._ctl(st.run_dir.resolve(), "start", "encoder", "query", check=False)
+        try:
+            for svc in ("encoder", "query"):
+                local._wait(svc, lambda s=svc: local._http_ok(f"http://127.0.0.1:{st.metrics_port(s)}/readyz"), 300)
+        except Exception:
+            logs = st.run_dir.resolve() / "logs"
+            print(started.stdout, *(f"{f.name}: {f.read_text()[-1500:]}" for f in sorted(logs.glob("*.log"))
+                                    if f.stem.split("-")[0] in ("encoder", "query")), sep="\n")
+            raise
+        with grpc.insecure_channel(f"127.0.0.1:{st.query_port}") as ch:
+            stub = query_pb2_grpc.QueryServiceStub(ch)
+            stub.SearchText(query_pb2.SearchTextRequest(query="warm-up", top_k=10), timeout=60)
+            ms: list[float] = []
+            found: list[list[int]] = []
+            notes: set[str] = set()
+            for r in range(rounds):
+                for p in text_prompts:
+                    t = time.perf_counter()
+                    reply = stub.SearchText(query_pb2.SearchTextRequest(query=p, top_k=10), timeout=60)
+                    ms.append((time.perf_counter() - t) * 1e3)
+                    notes.add(reply.note)
+                    if r == 0:
+                        found.append([int(h.shot.video_id.split("-")[1]) * SHOTS_PER_VIDEO + h.shot.index
+                                      for h in reply.hits])
+    finally:
+        local.down(st)
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    r10 = recall_at(found, truth, 10)
+    p50, p99 = float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+    tag = f"SearchText through the query service, {consistency} consistency, 1 client, {len(ms)} calls ({label})"
+    print(f"  {tag}: p50 {p50:.1f} ms  p99 {p99:.1f} ms  recall@10 {r10:.3f}  notes {sorted(notes)}", flush=True)
+    return [_figure(f"{tag} p50", p50, "ms"), _figure(f"{tag} p99", p99, "ms"),
+            _figure(f"{tag} recall@10", r10, "recall", 1.0, r10)]
+
+
 def run(uri: str, n: int, build: dict[str, Any], efs: list[int], index_types: list[str],
-        nlist: int, nprobes: list[int], qps_efs: list[int], qps_threads: int, qps_seconds: float) -> list[dict]:
+        nlist: int, nprobes: list[int], qps_efs: list[int], qps_threads: int, qps_seconds: float,
+        tmp: Path | None = None) -> list[dict]:
     C = concept_matrix()
     dim = C.shape[1]
     label = f"{n // 1000}k x {dim}d, Milvus 2.3.5"
     first = index_types[0]
-    ix = ShotIndex(uri, f"bench_server_{n}_{dim}", {HEAD: dim}, index_type=first,  # type: ignore[arg-type]
+    ix = ShotIndex(uri, collection_name(JOINT_ONLY_MODEL), {HEAD: dim}, index_type=first,  # type: ignore[arg-type]
                    index_params=build if first == "HNSW" else {"nlist": nlist},
                    model_id="bench", scalar_indexes=False, timeout=600)
     if ix.client.has_collection(ix.collection):
@@ -167,6 +251,10 @@ def run(uri: str, n: int, build: dict[str, Any], efs: list[int], index_types: li
                     tag = f"HNSW ef={ef}, text queries, {qps_threads} client threads ({label})"
                     res += [_figure(f"{tag} QPS", qps, "searches/s"), _figure(f"{tag} p99", p99, "ms")]
                     print(f"  {tag}: {qps:,.0f} QPS, p99 {p99:.1f} ms", flush=True)
+                if tmp is not None:  # Strong waits for the server's next time tick (~200 ms); Bounded does not
+                    for consistency, rounds in (("Bounded", 3), ("Strong", 1)):
+                        res += through_query(uri, tmp / consistency, text_prompts, truth["text"], label, consistency,
+                                             rounds)
         except Exception as exc:  # noqa: BLE001 - e.g. a 1M IVF build past the client's timeout: keep the rest
             print(f"  {it}: failed: {exc}", flush=True)
             res.append(_figure(f"{it} failed ({label}): {str(exc)[:120]}", float("nan"), ""))
@@ -219,6 +307,8 @@ def main() -> list[dict]:
     ap.add_argument("--qps-ef", default="512,1024", help="HNSW ef values whose QPS under load is measured")
     ap.add_argument("--qps-threads", type=int, default=8)
     ap.add_argument("--qps-seconds", type=float, default=20.0)
+    ap.add_argument("--through-query", action="store_true",
+                    help="also time SearchText through the encoder and query services (local stack, ports 37xxx)")
     args = ap.parse_args()
     nlist = args.nlist or int(2 ** round(np.log2(4 * np.sqrt(args.n))))
     encode_prompts(["warm-up"])  # load the text encoder before the server takes memory
@@ -232,7 +322,8 @@ def main() -> list[dict]:
             results += run(server.uri, args.n, {"M": args.M, "efConstruction": args.ef_construction},
                            [int(e) for e in args.ef.split(",")], [t for t in args.index_types.split(",") if t],
                            nlist, [int(p) for p in args.nprobe.split(",")],
-                           [int(e) for e in args.qps_ef.split(",") if e], args.qps_threads, args.qps_seconds)
+                           [int(e) for e in args.qps_ef.split(",") if e], args.qps_threads, args.qps_seconds,
+                           Path(tmp) if args.through_query else None)
         finally:
             server.stop()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

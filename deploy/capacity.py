@@ -222,6 +222,7 @@ def report(hours_per_minute: float | None = None, backfill_hours: float | None =
     live_cores = sum(s.cores for s in live) + sum(s.cores for s in read)
     back_cores = sum(s.cores for s in back)
     video_hours_per_hour = upload_vs  # seconds per second = hours per hour
+    sc = scaling(costs)
     shots_per_year = upload_vs * _a("shots_per_minute") / 60 * 86400 * _a("retention_days")
     return {
         "inputs": {"measured": costs, "assumptions": {k: {"value": v, "unit": u, "why": w} for k, (v, u, w) in ASSUMPTIONS.items()}},
@@ -233,10 +234,13 @@ def report(hours_per_minute: float | None = None, backfill_hours: float | None =
                      "usd_total": back_cores * usd * _a("backfill_days") * 24,
                      "usd_per_video_hour": back_cores * usd * _a("backfill_days") * 24 / bf},
         "storage": {"shots_per_year": shots_per_year, "vector_bytes": shots_per_year * _a("bytes_per_shot")},
-        # Milvus ingest: measured rows/s of one 2.3.5 standalone server; query nodes are not modelled
-        # (bench.index_server measures latency and recall at 1M, not QPS per node at recall >= 0.95).
+        # Milvus ingest: measured rows/s of one 2.3.5 standalone server; query nodes: search QPS
+        # at peak ÷ one node's measured QPS at recall >= 0.95 (for QPS, not for memory: see README).
         "milvus": {"ingest_servers": math.ceil(upload_vs * _a("shots_per_minute") / 60 * _a("peak_to_mean")
-                                               / float(costs["indexer_rows_per_second"]["value"]))},
+                                               / float(costs["indexer_rows_per_second"]["value"])),
+                   "query_nodes": sc.milvus_query_nodes},
+        "kafka": {"brokers": sc.kafka_brokers, "partition_replicas": sc.partition_replicas,
+                  "partitions": sc.partitions, "keda_min": sc.min_pods, "keda_max": sc.max_pods},
     }
 
 
@@ -257,7 +261,12 @@ def _print(r: dict[str, Any]) -> None:
     con.print(f"backfill: {b['cores']:,.0f} cores for {b['days']:.0f} days, ${b['usd_total']:,.0f}, "
               f"${b['usd_per_video_hour']:.4f} per hour of video")
     con.print(f"vectors: {r['storage']['shots_per_year']:,.0f} shots a year, {r['storage']['vector_bytes'] / 1e12:,.1f} TB; "
-              f"Milvus ingest at peak: {r['milvus']['ingest_servers']} servers' worth of measured rows/s")
+              f"Milvus ingest at peak: {r['milvus']['ingest_servers']} servers' worth of measured rows/s, "
+              f"{r['milvus']['query_nodes']} query nodes for the searches")
+    k = r["kafka"]
+    con.print(f"prod overlay (peak uploads + backfill at once): Kafka {k['brokers']} brokers for "
+              f"{k['partition_replicas']:,} partition replicas; partitions {k['partitions']}; "
+              f"KEDA min {k['keda_min']} max {k['keda_max']}")
 
 
 def main() -> None:
