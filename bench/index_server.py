@@ -16,7 +16,8 @@ this server (``through_query``), with its recall@10.
 The server is started from its own venv (installed on first use) on a free block of ports in a
 temp dir, and stopped after. 1M x 384 HNSW (M 16, efConstruction 100) builds in ~15 min here.
 
-Run: ``python -m bench.index_server [--n 200000] [--index-types HNSW,IVF_FLAT] [--ef 64,128,256,512,1024]``
+Run: ``python -m bench.index_server [--n 200000] [--index-types HNSW,IVF_FLAT] [--ef 64,128,256,512,1024]
+[--no-through-query]``
 (PYTHONPATH=src:.). Writes ``bench/results/index_server.json`` (figures of other sizes are kept).
 """
 
@@ -307,7 +308,7 @@ def main() -> list[dict]:
     ap.add_argument("--qps-ef", default="512,1024", help="HNSW ef values whose QPS under load is measured")
     ap.add_argument("--qps-threads", type=int, default=8)
     ap.add_argument("--qps-seconds", type=float, default=20.0)
-    ap.add_argument("--through-query", action="store_true",
+    ap.add_argument("--through-query", action=argparse.BooleanOptionalAction, default=True,
                     help="also time SearchText through the encoder and query services (local stack, ports 37xxx)")
     args = ap.parse_args()
     nlist = args.nlist or int(2 ** round(np.log2(4 * np.sqrt(args.n))))
