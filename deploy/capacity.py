@@ -21,6 +21,7 @@ Run: ``python -m deploy.capacity [--hours-per-minute 500] [--backfill-hours 1000
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ def _a(name: str) -> float:
     return ASSUMPTIONS[name][0]
 
 
+@functools.cache
 def pod_cores(deployment: str) -> float:
     """The CPU limit of a Deployment's container in the base manifests: a pod's size is what the
     manifests give it (one worker process per pod, whose GIL caps what a bigger pod could use)."""
@@ -149,21 +151,18 @@ class Scaling:
     partitions: dict[str, int]  # consumed topic -> partitions (its .retry twin too): ≥ max pods × headroom
     query_replicas: int         # searches and category reads at peak
     milvus_query_nodes: int     # search QPS at peak ÷ one node's measured QPS at recall ≥ 0.95
+    partition_replicas: int     # every topic with its .retry and .dlq twins, × the replication factor
     kafka_brokers: int          # partition replicas ÷ a broker's comfortable load
 
-    @property
-    def partition_replicas(self) -> int:
-        n = 0
-        for t in topics.ALL:
-            p = self.partitions.get(t, BASE_PARTITIONS)
-            n += p + (p + 1 if t in topics.CONSUMED else 0)  # the topic, its .retry and .dlq twins
-        return n * int(_a("replication_factor"))
+
+def rates(hours_per_minute: float | None = None, backfill_hours: float | None = None) -> tuple[float, float]:
+    """Seconds of video per second of wall time: (uploads, backfill); the assumptions by default."""
+    upload_vs = (hours_per_minute or _a("upload_hours_per_minute")) * 3600 / 60
+    backfill_vs = (backfill_hours or _a("backfill_hours")) * 3600 / (_a("backfill_days") * 86400)
+    return upload_vs, backfill_vs
 
 
-def scaling(costs: dict[str, dict[str, Any]] | None = None) -> Scaling:
-    costs = costs or load_unit_costs()
-    upload_vs = _a("upload_hours_per_minute") * 3600 / 60
-    backfill_vs = _a("backfill_hours") * 3600 / (_a("backfill_days") * 86400)
+def scaling(costs: dict[str, dict[str, Any]], upload_vs: float, backfill_vs: float) -> Scaling:
     mean = {s.name: s.pods for s in model(upload_vs, costs, peak=False)}
     peak = {s.name: s.pods for s in model(upload_vs, costs)}
     back = {s.name: s.pods for s in model(backfill_vs, costs, peak=False)}
@@ -173,10 +172,19 @@ def scaling(costs: dict[str, dict[str, Any]] | None = None) -> Scaling:
         if group in most:  # the trainer is one active replica (a lease): its topics keep the base count
             for t in subs:
                 partitions[t] = max(partitions.get(t, BASE_PARTITIONS), math.ceil(most[group] * _a("partition_headroom")))
-    nodes = math.ceil(_a("search_qps") / float(costs["milvus_search_qps"]["value"]) / _a("target_utilisation"))
-    sc = Scaling({w: mean[w] for w in WORKERS}, most, partitions, sum(s.pods for s in serving(costs)), nodes, 0)
-    brokers = max(3, math.ceil(sc.partition_replicas / _a("partition_replicas_per_broker")))
-    return Scaling(sc.min_pods, sc.max_pods, sc.partitions, sc.query_replicas, sc.milvus_query_nodes, brokers)
+    replicas = 0
+    for t in topics.ALL:
+        p = partitions.get(t, BASE_PARTITIONS)
+        replicas += p + (p + 1 if t in topics.CONSUMED else 0)  # the topic, its .retry and .dlq twins
+    replicas *= int(_a("replication_factor"))
+    return Scaling(
+        min_pods={w: mean[w] for w in WORKERS}, max_pods=most, partitions=partitions,
+        query_replicas=sum(s.pods for s in serving(costs)),
+        milvus_query_nodes=math.ceil(_a("search_qps") / float(costs["milvus_search_qps"]["value"])
+                                     / _a("target_utilisation")),
+        partition_replicas=replicas,
+        kafka_brokers=max(3, math.ceil(replicas / _a("partition_replicas_per_broker"))),
+    )
 
 
 PATCH_HEADER = """\
@@ -190,8 +198,8 @@ PATCH_HEADER = """\
 """
 
 
-def render_prod_patch(sc: Scaling | None = None) -> str:
-    sc = sc or scaling()
+def render_prod_patch() -> str:
+    sc = scaling(load_unit_costs(), *rates())
     docs: list[dict[str, Any]] = []
     for t, p in sorted(sc.partitions.items()):
         for name in (f"{TOPIC_PREFIX}.{t}", topics.retry(f"{TOPIC_PREFIX}.{t}")):
@@ -215,14 +223,13 @@ def report(hours_per_minute: float | None = None, backfill_hours: float | None =
     costs = load_unit_costs()
     hpm = hours_per_minute or _a("upload_hours_per_minute")
     bf = backfill_hours or _a("backfill_hours")
-    upload_vs = hpm * 3600 / 60  # seconds of video per second of wall time
-    backfill_vs = bf * 3600 / (_a("backfill_days") * 86400)
+    upload_vs, backfill_vs = rates(hpm, bf)
     live, back, read = model(upload_vs, costs), model(backfill_vs, costs, peak=False), serving(costs)
     usd = _a("usd_per_vcpu_hour")
     live_cores = sum(s.cores for s in live) + sum(s.cores for s in read)
     back_cores = sum(s.cores for s in back)
     video_hours_per_hour = upload_vs  # seconds per second = hours per hour
-    sc = scaling(costs)
+    sc = scaling(costs, upload_vs, backfill_vs)
     shots_per_year = upload_vs * _a("shots_per_minute") / 60 * 86400 * _a("retention_days")
     return {
         "inputs": {"measured": costs, "assumptions": {k: {"value": v, "unit": u, "why": w} for k, (v, u, w) in ASSUMPTIONS.items()}},
