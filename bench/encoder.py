@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +17,13 @@ import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 
+from bench.timing import per_second
 from shotline.models.build_default import build_default_bundle, image_module, load_effnet
 from shotline.models.providers import session_options
 
 BATCHES = (1, 16, 64)
 TARGET_RATIO = 1.5
-MIN_SECONDS = float(os.environ.get("BENCH_SECONDS", 4.0))  # per measurement
 RESULTS = Path(__file__).parent / "results" / "encoder.json"
-
-
-def _images_per_second(run, batch: int) -> float:
-    run()  # warm-up (allocations, kernel selection)
-    done, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < MIN_SECONDS or done < 3 * batch:
-        run()
-        done += batch
-    return done / elapsed
 
 
 def main() -> list[dict]:
@@ -57,8 +47,8 @@ def main() -> list[dict]:
         def run_ort() -> None:
             session.run(None, {"pixels": pixels})
 
-        torch_ips = _images_per_second(run_torch, batch)
-        ort_ips = _images_per_second(run_ort, batch)
+        torch_ips = per_second(run_torch, batch)
+        ort_ips = per_second(run_ort, batch)
         rows.append({"figure": f"image encoder images/s, ORT CPU, batch {batch}", "value": round(ort_ips, 1),
                      "unit": "images/s", "baseline": round(torch_ips, 1), "ratio": round(ort_ips / torch_ips, 2)})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

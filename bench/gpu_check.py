@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.timing import per_second
 from shotline.models import load_bundle
 from shotline.models.providers import why_unusable
 
@@ -40,7 +39,6 @@ CPU = "CPUExecutionProvider"
 MIN_COSINE = 0.995
 BATCHES = (1, 8, 32, 64, 128, 256)
 RESULTS = Path(__file__).parent / "results" / "gpu_check.json"
-SECONDS = float(os.environ.get("BENCH_SECONDS", 3.0))
 
 
 def frames(n: int = 64) -> list[np.ndarray]:
@@ -51,12 +49,12 @@ def frames(n: int = 64) -> list[np.ndarray]:
 
     videos = sorted((Settings().cache_dir / "fixtures").glob("*.mp4"))
     out: list[np.ndarray] = []
-    for v in videos:
+    for k, v in enumerate(videos, 1):
         with av.open(str(v)) as c:
             for i, f in enumerate(c.decode(video=0)):
                 if i % 25 == 0:
                     out.append(f.to_ndarray(format="rgb24"))
-                if len(out) >= n * (videos.index(v) + 1) // len(videos):
+                if len(out) >= n * k // len(videos):
                     break
     rng = np.random.default_rng(0)
     while len(out) < n:
@@ -67,15 +65,6 @@ def frames(n: int = 64) -> list[np.ndarray]:
 def cosines(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, float]:
     """Per head, the lowest row-wise cosine between two sets of L2-normalised embeddings."""
     return {h: float(np.min(np.sum(a[h] * b[h], axis=1))) for h in a}
-
-
-def _rate(fn: Any, per_call: int) -> float:
-    fn()  # warm-up: kernel selection, allocations
-    done, t0 = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - t0) < SECONDS or done < 3 * per_call:
-        fn()
-        done += per_call
-    return done / elapsed
 
 
 def _gpu_name() -> str:
@@ -96,16 +85,15 @@ def check(out: Path, device: str = CUDA, batches: tuple[int, ...] = BATCHES) -> 
     result: dict[str, Any] = {"gpu": _gpu_name(), "ort": ort.__version__, "device_provider": device,
                               "ort_providers": ort.get_available_providers(), "checks": {}, "figures": []}
     checks = result["checks"]
-    checks["cuda_provider_loads"] = CUDA in result["ort_providers"] and not why_unusable(CUDA)
-    if device == CUDA and (not result["gpu"] or not checks["cuda_provider_loads"]):
-        why = why_unusable(CUDA) if CUDA in result["ort_providers"] else "onnxruntime-gpu lists no CUDA provider"
-        print(f"no GPU to check: nvidia-smi {'names ' + result['gpu'] if result['gpu'] else 'finds no GPU'}; "
-              f"CUDA provider: {why or 'loads'}", file=sys.stderr)
-        _write(out, result)
-        return 2
+    if device == CUDA:
+        checks["cuda_provider_loads"] = CUDA in result["ort_providers"] and not why_unusable(CUDA)
+        if not result["gpu"] or not checks["cuda_provider_loads"]:
+            why = why_unusable(CUDA) if CUDA in result["ort_providers"] else "onnxruntime-gpu lists no CUDA provider"
+            print(f"no GPU to check: nvidia-smi {'names ' + result['gpu'] if result['gpu'] else 'finds no GPU'}; "
+                  f"CUDA provider: {why or 'loads'}", file=sys.stderr)
+            _write(out, result)
+            return 2
     bundle = build_default_bundle()
-    if device != CUDA:
-        del checks["cuda_provider_loads"]
     gpu = load_bundle(bundle, [device])  # CUDA alone is a demand: raises instead of running on the CPU
     cpu = load_bundle(bundle, [CPU])
     checks["bundle_runs_on_device"] = gpu.provider == device
@@ -118,17 +106,17 @@ def check(out: Path, device: str = CUDA, batches: tuple[int, ...] = BATCHES) -> 
     print(f"GPU {result['gpu'] or '(none)'}; provider {gpu.provider}; min cosine vs CPU {worst}", flush=True)
 
     cpu.image_batch = 32
-    base = _rate(lambda: cpu.encode_images(images[:32]), 32)
+    base = per_second(lambda: cpu.encode_images(images[:32]), 32)
     result["figures"].append({"figure": "encode_images CPU, batch 32", "value": base, "unit": "images/s"})
     for b in batches:
         gpu.image_batch = b
         batch = (images * (b // len(images) + 1))[:b]
-        r = _rate(lambda: gpu.encode_images(batch), b)  # noqa: B023
+        r = per_second(lambda: gpu.encode_images(batch), b)  # noqa: B023
         result["figures"].append({"figure": f"encode_images {device}, batch {b}", "value": r, "unit": "images/s",
                                   "baseline": base, "ratio": r / base})
         print(f"  batch {b:4d}: {r:8,.0f} images/s ({r / base:.1f}x the CPU at 32)", flush=True)
     for name, m in ((device, gpu), (CPU, cpu)):
-        r = _rate(lambda: m.encode_text(prompts * 11), 33)  # noqa: B023
+        r = per_second(lambda: m.encode_text(prompts * 11), 33)  # noqa: B023
         result["figures"].append({"figure": f"encode_text {name}, 33 prompts", "value": r, "unit": "prompts/s"})
     try:
         import ctranslate2
