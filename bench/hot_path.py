@@ -203,8 +203,7 @@ def run(st: local.StackSettings, n_videos: int, rates: list[int], seconds: float
     exe = ghz_binary()
     run_dir = st.run_dir.resolve()
     ep = local.up(st, with_services=False)
-    local._ctl(run_dir, "start", "encoder", "query", check=False)
-    _wait("query", lambda: _ready(st.metrics_port("query")))
+    local.start_services(st, "encoder", "query")
     r = redis.Redis.from_url(ep.redis)
     video_ids = [f"hot-{i:06d}" for i in range(n_videos)]
     t0 = time.perf_counter()

@@ -33,6 +33,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 from rich.console import Console
@@ -146,52 +147,48 @@ def joint_only_bundle(out: Path) -> Path:
     return out
 
 
+def _search_text(port: int, text_prompts: list[str], rounds: int) -> tuple[list[float], list[list[int]], set[str]]:
+    """``rounds`` x the prompts in turn through ``SearchText``: latencies (ms), the first round's
+    hits as catalog rows, and the notes the service attached."""
+    import grpc
+
+    from shotline.v1 import query_pb2, query_pb2_grpc
+
+    ms: list[float] = []
+    found: list[list[int]] = []
+    notes: set[str] = set()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        stub = query_pb2_grpc.QueryServiceStub(ch)
+        stub.SearchText(query_pb2.SearchTextRequest(query="warm-up", top_k=10), timeout=60)
+        for r in range(rounds):
+            for p in text_prompts:
+                t = time.perf_counter()
+                reply = stub.SearchText(query_pb2.SearchTextRequest(query=p, top_k=10), timeout=60)
+                ms.append((time.perf_counter() - t) * 1e3)
+                notes.add(reply.note)
+                if r == 0:
+                    found.append([int(h.shot.video_id.split("-")[1]) * SHOTS_PER_VIDEO + h.shot.index
+                                  for h in reply.hits])
+    return ms, found, notes
+
+
 def through_query(uri: str, tmp: Path, text_prompts: list[str], truth: np.ndarray, label: str,
                   consistency: str, rounds: int = 3) -> list[dict]:
     """``SearchText`` as a user calls it: the encoder and query services of the local stack (Kafka
     and Redis too; Milvus = this server) started with the joint-only bundle, one client calling
     ``rounds`` x the prompts in turn over gRPC (prompt encoding, search and its own hop included,
     the deployed text ef). Recall@10 of its hits against exact search on the same prompts."""
-    import grpc
-
-    from shotline.v1 import query_pb2, query_pb2_grpc
-
     st = local.StackSettings(run_dir=tmp / "stack", **STACK_PORTS)
     env = {"MILVUS_URI": uri, "SHOTLINE_MODEL_BUNDLE": str(joint_only_bundle(tmp / "bundle")),
            "SHOTLINE_INDEX_TYPE": "HNSW", "SHOTLINE_MILVUS_SCALAR_INDEXES": "false",
            "SHOTLINE_RECALL_PROBE_INTERVAL_SECONDS": "0", "SHOTLINE_SEARCH_CONSISTENCY": consistency}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        local.up(st, with_services=False)
-        started = local._ctl(st.run_dir.resolve(), "start", "encoder", "query", check=False)
+    with mock.patch.dict(os.environ, env):  # the stack passes these to its services
         try:
-            for svc in ("encoder", "query"):
-                local._wait(svc, lambda s=svc: local._http_ok(f"http://127.0.0.1:{st.metrics_port(s)}/readyz"), 300)
-        except Exception:
-            logs = st.run_dir.resolve() / "logs"
-            print(started.stdout, *(f"{f.name}: {f.read_text()[-1500:]}" for f in sorted(logs.glob("*.log"))
-                                    if f.stem.split("-")[0] in ("encoder", "query")), sep="\n")
-            raise
-        with grpc.insecure_channel(f"127.0.0.1:{st.query_port}") as ch:
-            stub = query_pb2_grpc.QueryServiceStub(ch)
-            stub.SearchText(query_pb2.SearchTextRequest(query="warm-up", top_k=10), timeout=60)
-            ms: list[float] = []
-            found: list[list[int]] = []
-            notes: set[str] = set()
-            for r in range(rounds):
-                for p in text_prompts:
-                    t = time.perf_counter()
-                    reply = stub.SearchText(query_pb2.SearchTextRequest(query=p, top_k=10), timeout=60)
-                    ms.append((time.perf_counter() - t) * 1e3)
-                    notes.add(reply.note)
-                    if r == 0:
-                        found.append([int(h.shot.video_id.split("-")[1]) * SHOTS_PER_VIDEO + h.shot.index
-                                      for h in reply.hits])
-    finally:
-        local.down(st)
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+            local.up(st, with_services=False)
+            local.start_services(st, "encoder", "query")
+            ms, found, notes = _search_text(st.query_port, text_prompts, rounds)
+        finally:
+            local.down(st)
     r10 = recall_at(found, truth, 10)
     p50, p99 = float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
     tag = f"SearchText through the query service, {consistency} consistency, 1 client, {len(ms)} calls ({label})"

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -276,8 +277,7 @@ def up(st: StackSettings | None = None, with_services: bool = True) -> Endpoints
     wait_infra(ep, st.ready_timeout_seconds)
     ensure_topics(ep.kafka, st.partitions)
     if with_services:
-        _ctl(run, "start", *(p for p, _, _ in st.programs()), check=False)
-        wait_services(st, st.ready_timeout_seconds)
+        start_services(st)
     return ep
 
 
@@ -392,9 +392,26 @@ def _http_ok(url: str) -> bool:
         return r.status == 200
 
 
-def wait_services(st: StackSettings, timeout: float) -> None:
+def wait_services(st: StackSettings, timeout: float, programs: Collection[str] | None = None) -> None:
+    """Until each program (every service process by default) answers /readyz; a timeout says what
+    the program's log ends with."""
     for name, svc, r in st.programs():
-        _wait(name, lambda s=svc, r=r: _http_ok(f"http://127.0.0.1:{st.metrics_port(s, r)}/readyz"), timeout)
+        if programs is not None and name not in programs:
+            continue
+        try:
+            _wait(name, lambda s=svc, r=r: _http_ok(f"http://127.0.0.1:{st.metrics_port(s, r)}/readyz"), timeout)
+        except TimeoutError as exc:
+            logfile = st.run_dir.resolve() / "logs" / f"{name}.log"
+            tail = logfile.read_text(errors="replace")[-1500:] if logfile.exists() else "(no log)"
+            raise TimeoutError(f"{exc}; its log ends:\n{tail}") from None
+
+
+def start_services(st: StackSettings, *programs: str) -> None:
+    """Start these programs (all services when none are named) and wait until each is ready: a
+    stack brought up with ``up(with_services=False)`` runs only what a benchmark needs."""
+    names = programs or tuple(p for p, _, _ in st.programs())
+    _ctl(st.run_dir.resolve(), "start", *names, check=False)
+    wait_services(st, st.ready_timeout_seconds, set(names))
 
 
 def ensure_topics(bootstrap: str, partitions: int, prefix: str = "shotline") -> list[str]:
