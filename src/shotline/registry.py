@@ -369,17 +369,23 @@ class Registry:
         return out
 
     def set_video_text(self, video_id: str, text: dict[str, Any]) -> None:
-        self._call(self.r.set, self._k("video", video_id, "text"), json.dumps(text))
+        self._set_doc(self._k("video", video_id, "text"), text)
 
     def video_text(self, video_id: str) -> dict[str, Any]:
-        raw = self._call(self.r.get, self._k("video", video_id, "text"))
-        return json.loads(raw) if raw else {}
+        return self._doc(self._k("video", video_id, "text"))
 
     def set_video_spoken(self, video_id: str, doc: dict[str, Any]) -> None:
-        self._call(self.r.set, self._k("video", video_id, "spoken"), json.dumps(doc))
+        self._set_doc(self._k("video", video_id, "spoken"), doc)
 
     def video_spoken(self, video_id: str) -> dict[str, Any]:
-        raw = self._call(self.r.get, self._k("video", video_id, "spoken"))
+        return self._doc(self._k("video", video_id, "spoken"))
+
+    def _set_doc(self, k: str, doc: dict[str, Any]) -> None:
+        self._call(self.r.set, k, json.dumps(doc))
+
+    def _doc(self, k: str) -> dict[str, Any]:
+        """A JSON document kept under one key ({} when there is none)."""
+        raw = self._call(self.r.get, k)
         return json.loads(raw) if raw else {}
 
     # -- category backfill progress ---------------------------------------------------------

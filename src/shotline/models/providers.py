@@ -43,7 +43,7 @@ def requested_providers(providers: list[str] | None = None) -> list[str]:
     providers = explicit_providers(providers)
     if providers is None:
         available = ort.get_available_providers()
-        providers = [p for p in _AUTO_ORDER if p in available and _provider_library_loads(p)]
+        providers = [p for p in _AUTO_ORDER if p in available and not why_unusable(p)]
     unknown = [p for p in providers if p not in ort.get_available_providers()]
     if unknown:
         raise ValueError(f"ONNX Runtime providers not available here: {unknown}; "
@@ -65,15 +65,12 @@ def _preload_pip_cuda_libs() -> None:
             pass
 
 
-def _provider_library_loads(name: str) -> bool:
-    """onnxruntime-gpu lists GPU providers even where their libraries (cuDNN, TensorRT)
-    are missing; probing the provider library up front keeps auto mode quiet and fast."""
-    return not why_unusable(name)
-
-
 @functools.cache
 def why_unusable(name: str) -> str:
-    """Why a GPU provider's library cannot load here ("" when it can, or for CPU)."""
+    """Why a GPU provider's library cannot load here ("" when it can, or for CPU).
+
+    onnxruntime-gpu lists GPU providers even where their libraries (cuDNN, TensorRT) are
+    missing; probing the provider library up front keeps auto mode quiet and fast."""
     if name not in _PROVIDER_LIBS:
         return ""
     _preload_pip_cuda_libs()
