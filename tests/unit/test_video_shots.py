@@ -269,3 +269,29 @@ def test_chunked_decoding_finds_what_one_pass_finds(fixtures_dir: Path, name: st
     if name in HARD_CUT_TRUTH:
         assert _starts(parallel) == HARD_CUT_TRUTH[name]
     assert all(parallel.keyframes) and len(parallel.keyframes) == len(parallel.shots)
+
+
+def test_chunks_reuse_open_files(fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks take their container (and their fine decoder's) from a pool instead of opening the
+    file each: opening an MP4 parses its whole sample index, ~10 ms a time at 4k frames. Reused
+    decoders are flushed by the seek to their chunk, so the shots are those of one pass."""
+    from shotline.video import chunks
+
+    path = fixtures_dir / "long_720p_60s.mp4"
+    config = SegmenterConfig(decode_chunk_frames=24, decode_workers=2)
+    plan = chunks.plan(path, config, 3 * 1280 * 720, 3)
+    assert plan is not None and len(plan.chunks) >= 8
+    one_pass = segment_video(path, SegmenterConfig(decode_workers=1))
+    opened: list[str] = []
+    real_open = av.open
+
+    def counting_open(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(str(args[0]))
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    parallel = segment_video(path, config)
+    # probe + plan, then at most one coarse and one fine container per worker
+    assert len(opened) <= 2 + 2 * config.decode_workers < len(plan.chunks)
+    assert [(s.start_frame, s.transition) for s in parallel.shots] == \
+        [(s.start_frame, s.transition) for s in one_pass.shots]

@@ -29,6 +29,7 @@ import numpy as np
 from shotline.video.config import SegmenterConfig
 from shotline.video.decode import (
     CoarseUnsupported,
+    Containers,
     DecodeOutcome,
     Picture,
     Timeline,
@@ -112,6 +113,7 @@ def pictures(path: Path, config: SegmenterConfig, plan: Plan, outcome: DecodeOut
     chunk more decoded ahead while the buffer allows). A chunk that ends in a decode error
     ends the stream there (``outcome.truncated``), as in one pass."""
     pool = ThreadPoolExecutor(plan.workers, thread_name_prefix="decode")
+    containers = Containers(path)  # the file opened once per worker, not once per chunk
     ahead: deque[tuple[int, Future[tuple[deque[Picture], DecodeOutcome]]]] = deque()
     waiting = deque(range(len(plan.chunks)))  # chunks not submitted yet
     consuming = 0  # bytes of the chunk being passed on
@@ -122,7 +124,7 @@ def pictures(path: Path, config: SegmenterConfig, plan: Plan, outcome: DecodeOut
             if ahead and held + plan.chunk_bytes[waiting[0]] > config.decode_buffer_bytes:
                 return
             j = waiting.popleft()
-            ahead.append((j, pool.submit(_decode_chunk, path, config, plan, plan.chunks[j], thumb, stride)))
+            ahead.append((j, pool.submit(_decode_chunk, containers, config, plan, plan.chunks[j], thumb, stride)))
 
     try:
         fill()
@@ -140,6 +142,7 @@ def pictures(path: Path, config: SegmenterConfig, plan: Plan, outcome: DecodeOut
         for _j, future in ahead:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+        containers.close()
 
 
 def _from_key(packets: Iterator[av.Packet], key_pts: int) -> Iterator[av.Packet]:
@@ -154,22 +157,24 @@ def _from_key(packets: Iterator[av.Packet], key_pts: int) -> Iterator[av.Packet]
     raise CoarseUnsupported(f"seeking did not reach the keyframe at pts {key_pts}")
 
 
-def _decode_chunk(path: Path, config: SegmenterConfig, plan: Plan, chunk: Chunk,
+def _decode_chunk(containers: Containers, config: SegmenterConfig, plan: Plan, chunk: Chunk,
                   thumb: Callable[[av.VideoFrame], np.ndarray],
                   stride: int) -> tuple[deque[Picture], DecodeOutcome]:
     part = DecodeOutcome()
     out: deque[Picture] = deque()
-    with av.open(str(path), metadata_errors="ignore") as container:
+    container, used = containers.take()
+    try:
         stream = container.streams.video[0]
-        ctx = coarse_context(stream, config, plan.timeline, threads="SLICE")
-        if chunk.first:
+        ctx = coarse_context(stream, config, plan.timeline, threads="SLICE", reused=used)
+        if chunk.first or used:  # seeking flushes what the decoder held of another chunk
             container.seek(chunk.key_pts, stream=stream, backward=True, any_frame=False)
         packets = _from_key(container.demux(stream), chunk.key_pts)
         prev: Features | None = None
         cell = -1
         # the last chunk runs to the end of the stream like one pass (skipped frames at the tail)
         end = chunk.end if chunk.end < len(plan.timeline.pts) else None
-        for pic in coarse_pass(packets, ctx, path, config, part, thumb, plan.timeline, chunk.first, end):
+        for pic in coarse_pass(packets, ctx, containers.path, config, part, thumb, plan.timeline, chunk.first, end,
+                               containers):
             features = frame_features(pic.small)
             if pic.frame is not None:
                 first_in_cell = pic.index // stride > cell
@@ -178,4 +183,6 @@ def _decode_chunk(path: Path, config: SegmenterConfig, plan: Plan, chunk: Chunk,
                     pic.frame = None  # the sampler will not ask for it
             pic.features, prev = features, features
             out.append(pic)
+    finally:
+        containers.give(container)
     return out, part

@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -206,12 +207,44 @@ def _gap_score(a: np.ndarray, b: np.ndarray) -> float:
     return 0.5 * (pix + 0.5 * float(np.abs(ha - hb).sum()) / a[0].size)
 
 
+class Containers:
+    """Open containers of one file, handed out one at a time and taken back, so that each chunk
+    of a parallel decode (and its fine decoder) does not open the file again: opening an MP4
+    parses its whole sample index (~10 ms for 4k frames, once per chunk otherwise). A container
+    taken back keeps its decoder open with the options it was opened with; ``seek`` flushes it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._idle: deque[av.container.InputContainer] = deque()  # append/pop: thread-safe
+        self._all: list[av.container.InputContainer] = []
+
+    def take(self) -> tuple[av.container.InputContainer, bool]:
+        """A container and whether it was used before (its decoder already open)."""
+        try:
+            return self._idle.pop(), True
+        except IndexError:
+            container = av.open(str(self.path), metadata_errors="ignore")
+            self._all.append(container)
+            return container, False
+
+    def give(self, container: av.container.InputContainer) -> None:
+        self._idle.append(container)
+
+    def close(self) -> None:
+        for container in self._all:
+            container.close()
+        self._all.clear()
+        self._idle.clear()
+
+
 class _FineDecoder:
     """A second decoder on the same file: seeks to the keyframe before a gap and decodes the
     frames of the gap that the coarse pass skipped (references only up to them)."""
 
-    def __init__(self, path: Path, config: SegmenterConfig, timeline: Timeline):
+    def __init__(self, path: Path, config: SegmenterConfig, timeline: Timeline,
+                 containers: Containers | None = None):
         self.path, self.config, self.timeline = path, config, timeline
+        self.containers = containers  # None: open the file itself
         self.container: av.container.InputContainer | None = None
         self.key: int | None = None  # keyframe the decoder was last positioned at
         self.sent: set[int] = set()  # pts of the packets sent since then
@@ -227,11 +260,19 @@ class _FineDecoder:
 
     def _fetch(self, wanted: list[int], key: int) -> dict[int, av.VideoFrame]:
         if self.container is None:
-            self.container = av.open(str(self.path), metadata_errors="ignore")
-            stream = self.container.streams.video[0]
-            # No frame threads: they would hold back each wanted frame by a frame per thread.
-            stream.thread_type = "SLICE"
-            stream.codec_context.options = decoder_options(self.config, self.timeline)
+            used = False
+            if self.containers is not None:
+                self.container, used = self.containers.take()
+            else:
+                self.container = av.open(str(self.path), metadata_errors="ignore")
+            if not used:  # a container used before has its decoder open with these settings
+                stream = self.container.streams.video[0]
+                # No frame threads: they would hold back each wanted frame by a frame per thread.
+                stream.thread_type = "SLICE"
+                if self.containers is not None:
+                    stream.thread_count = 1  # pooled: set up as the chunks' decoders (coarse_context)
+                stream.codec_context.options = decoder_options(self.config, self.timeline)
+            self.key = None  # wherever it was left: seek first
         stream = self.container.streams.video[0]
         ctx = stream.codec_context
         want = set(wanted)
@@ -257,8 +298,13 @@ class _FineDecoder:
         return got
 
     def close(self) -> None:
-        if self.container is not None:
+        if self.container is None:
+            return
+        if self.containers is not None:
+            self.containers.give(self.container)
+        else:
             self.container.close()
+        self.container = None
 
 
 class Timeline:
@@ -336,13 +382,16 @@ def decoder_options(config: SegmenterConfig, timeline: Timeline | None = None) -
 
 
 def coarse_context(stream: av.video.stream.VideoStream, config: SegmenterConfig,
-                   timeline: Timeline | None = None, threads: str = "AUTO") -> av.codec.context.CodecContext:
-    """The stream's decoder set up for the coarse pass (only frames others refer to)."""
-    stream.thread_type = threads
-    if threads == "SLICE":
-        stream.thread_count = 1  # one decoder per core already: no threads of its own
+                   timeline: Timeline | None = None, threads: str = "AUTO",
+                   reused: bool = False) -> av.codec.context.CodecContext:
+    """The stream's decoder set up for the coarse pass (only frames others refer to).
+    ``reused``: a pooled container's decoder, already open with these threads and options."""
+    if not reused:
+        stream.thread_type = threads
+        if threads == "SLICE":
+            stream.thread_count = 1  # one decoder per core already: no threads of its own
+        stream.codec_context.options = decoder_options(config, timeline)
     ctx = stream.codec_context
-    ctx.options = decoder_options(config, timeline)
     ctx.skip_frame = coarse_skip(config, timeline)  # one pass: set again once the first packet is in
     return ctx
 
@@ -378,6 +427,7 @@ def coarse_pass(
     timeline: Timeline,
     first: int = 0,
     end: int | None = None,
+    containers: Containers | None = None,
 ) -> Iterator[Picture]:
     """The coarse pass over ``packets`` (in decode order, from a keyframe), yielding the
     pictures of display indices [first, end) (``end`` None: to the end of the stream).
@@ -386,7 +436,7 @@ def coarse_pass(
     more reference frames, so that its last gap is judged against the same neighbours as in
     one pass over the whole stream; it yields nothing at or past ``end``."""
     all_pts = timeline.pts
-    fine = _FineDecoder(path, config, timeline)
+    fine = _FineDecoder(path, config, timeline, containers)
     refs: list[Picture] = []  # recent decoded frames; refs[nxt:] not yet released
     scores: list[float | None] = []  # scores[j]: the gap ending at refs[j] (None: first frame)
     nxt = 1
