@@ -34,8 +34,8 @@ from shotline.video.decode import (
     Picture,
     Timeline,
     X264,
-    coarse_context,
     coarse_pass,
+    coarse_skip,
     x264_of,
 )
 from shotline.video.detect import Features, cut_score, frame_features
@@ -113,7 +113,7 @@ def pictures(path: Path, config: SegmenterConfig, plan: Plan, outcome: DecodeOut
     chunk more decoded ahead while the buffer allows). A chunk that ends in a decode error
     ends the stream there (``outcome.truncated``), as in one pass."""
     pool = ThreadPoolExecutor(plan.workers, thread_name_prefix="decode")
-    containers = Containers(path)  # the file opened once per worker, not once per chunk
+    containers = Containers(path, config, plan.timeline)  # the file opened once per worker, not once per chunk
     ahead: deque[tuple[int, Future[tuple[deque[Picture], DecodeOutcome]]]] = deque()
     waiting = deque(range(len(plan.chunks)))  # chunks not submitted yet
     consuming = 0  # bytes of the chunk being passed on
@@ -165,7 +165,8 @@ def _decode_chunk(containers: Containers, config: SegmenterConfig, plan: Plan, c
     container, used = containers.take()
     try:
         stream = container.streams.video[0]
-        ctx = coarse_context(stream, config, plan.timeline, threads="SLICE", reused=used)
+        ctx = stream.codec_context
+        ctx.skip_frame = coarse_skip(config, plan.timeline)
         if chunk.first or used:  # seeking flushes what the decoder held of another chunk
             container.seek(chunk.key_pts, stream=stream, backward=True, any_frame=False)
         packets = _from_key(container.demux(stream), chunk.key_pts)
@@ -173,8 +174,7 @@ def _decode_chunk(containers: Containers, config: SegmenterConfig, plan: Plan, c
         cell = -1
         # the last chunk runs to the end of the stream like one pass (skipped frames at the tail)
         end = chunk.end if chunk.end < len(plan.timeline.pts) else None
-        for pic in coarse_pass(packets, ctx, containers.path, config, part, thumb, plan.timeline, chunk.first, end,
-                               containers):
+        for pic in coarse_pass(packets, ctx, containers, config, part, thumb, plan.timeline, chunk.first, end):
             features = frame_features(pic.small)
             if pic.frame is not None:
                 first_in_cell = pic.index // stride > cell

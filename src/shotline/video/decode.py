@@ -208,22 +208,29 @@ def _gap_score(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class Containers:
-    """Open containers of one file, handed out one at a time and taken back, so that each chunk
-    of a parallel decode (and its fine decoder) does not open the file again: opening an MP4
-    parses its whole sample index (~10 ms for 4k frames, once per chunk otherwise). A container
-    taken back keeps its decoder open with the options it was opened with; ``seek`` flushes it."""
+    """Open containers of one file, each with its decoder set up as a worker's own: slice threads
+    only and one of them (one decoder per core already; frame threads would also hold back each
+    wanted frame by a frame per thread), ``decoder_options`` from the timeline as it is when the
+    container is opened. They are handed out one at a time and taken back, so that the chunks of
+    a parallel decode and the fine decoders do not open the file again each: opening an MP4
+    parses its whole sample index (~10 ms for 4k frames). A user of a taken container seeks
+    first: seeking flushes what its decoder held."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, config: SegmenterConfig, timeline: Timeline):
+        self.path, self.config, self.timeline = path, config, timeline
         self._idle: deque[av.container.InputContainer] = deque()  # append/pop: thread-safe
         self._all: list[av.container.InputContainer] = []
 
     def take(self) -> tuple[av.container.InputContainer, bool]:
-        """A container and whether it was used before (its decoder already open)."""
+        """A container and whether it was used before (positioned wherever it was left)."""
         try:
             return self._idle.pop(), True
         except IndexError:
             container = av.open(str(self.path), metadata_errors="ignore")
+            stream = container.streams.video[0]
+            stream.thread_type = "SLICE"
+            stream.thread_count = 1
+            stream.codec_context.options = decoder_options(self.config, self.timeline)
             self._all.append(container)
             return container, False
 
@@ -238,13 +245,12 @@ class Containers:
 
 
 class _FineDecoder:
-    """A second decoder on the same file: seeks to the keyframe before a gap and decodes the
-    frames of the gap that the coarse pass skipped (references only up to them)."""
+    """A second decoder on the same file (from ``containers``): seeks to the keyframe before a
+    gap and decodes the frames of the gap that the coarse pass skipped (references only up to
+    them)."""
 
-    def __init__(self, path: Path, config: SegmenterConfig, timeline: Timeline,
-                 containers: Containers | None = None):
-        self.path, self.config, self.timeline = path, config, timeline
-        self.containers = containers  # None: open the file itself
+    def __init__(self, containers: Containers):
+        self.containers = containers
         self.container: av.container.InputContainer | None = None
         self.key: int | None = None  # keyframe the decoder was last positioned at
         self.sent: set[int] = set()  # pts of the packets sent since then
@@ -260,18 +266,7 @@ class _FineDecoder:
 
     def _fetch(self, wanted: list[int], key: int) -> dict[int, av.VideoFrame]:
         if self.container is None:
-            used = False
-            if self.containers is not None:
-                self.container, used = self.containers.take()
-            else:
-                self.container = av.open(str(self.path), metadata_errors="ignore")
-            if not used:  # a container used before has its decoder open with these settings
-                stream = self.container.streams.video[0]
-                # No frame threads: they would hold back each wanted frame by a frame per thread.
-                stream.thread_type = "SLICE"
-                if self.containers is not None:
-                    stream.thread_count = 1  # pooled: set up as the chunks' decoders (coarse_context)
-                stream.codec_context.options = decoder_options(self.config, self.timeline)
+            self.container = self.containers.take()[0]
             self.key = None  # wherever it was left: seek first
         stream = self.container.streams.video[0]
         ctx = stream.codec_context
@@ -298,13 +293,9 @@ class _FineDecoder:
         return got
 
     def close(self) -> None:
-        if self.container is None:
-            return
-        if self.containers is not None:
+        if self.container is not None:
             self.containers.give(self.container)
-        else:
-            self.container.close()
-        self.container = None
+            self.container = None
 
 
 class Timeline:
@@ -381,18 +372,12 @@ def decoder_options(config: SegmenterConfig, timeline: Timeline | None = None) -
     return options
 
 
-def coarse_context(stream: av.video.stream.VideoStream, config: SegmenterConfig,
-                   timeline: Timeline | None = None, threads: str = "AUTO",
-                   reused: bool = False) -> av.codec.context.CodecContext:
-    """The stream's decoder set up for the coarse pass (only frames others refer to).
-    ``reused``: a pooled container's decoder, already open with these threads and options."""
-    if not reused:
-        stream.thread_type = threads
-        if threads == "SLICE":
-            stream.thread_count = 1  # one decoder per core already: no threads of its own
-        stream.codec_context.options = decoder_options(config, timeline)
+def coarse_context(stream: av.video.stream.VideoStream, config: SegmenterConfig) -> av.codec.context.CodecContext:
+    """The stream's decoder set up for the one coarse pass (only frames others refer to)."""
+    stream.thread_type = "AUTO"
     ctx = stream.codec_context
-    ctx.skip_frame = coarse_skip(config, timeline)  # one pass: set again once the first packet is in
+    ctx.options = decoder_options(config)
+    ctx.skip_frame = coarse_skip(config, None)  # set again once the first packet is in
     return ctx
 
 
@@ -414,29 +399,34 @@ def coarse_to_fine(
     ``Picture.real`` is False for those. Errors behave as in ``decode_frames``."""
     stream = container.streams.video[0]
     ctx = coarse_context(stream, config)
-    yield from coarse_pass(container.demux(stream), ctx, path, config, outcome, thumb, Timeline())
+    timeline = Timeline()
+    fine = Containers(path, config, timeline)  # opened at the first fetch, the timeline begun by then
+    try:
+        yield from coarse_pass(container.demux(stream), ctx, fine, config, outcome, thumb, timeline)
+    finally:
+        fine.close()
 
 
 def coarse_pass(
     packets: Iterator[av.Packet],
     ctx: av.codec.context.CodecContext,
-    path: Path,
+    containers: Containers,
     config: SegmenterConfig,
     outcome: DecodeOutcome,
     thumb: Callable[[av.VideoFrame], np.ndarray],
     timeline: Timeline,
     first: int = 0,
     end: int | None = None,
-    containers: Containers | None = None,
 ) -> Iterator[Picture]:
     """The coarse pass over ``packets`` (in decode order, from a keyframe), yielding the
     pictures of display indices [first, end) (``end`` None: to the end of the stream).
 
     A chunk (``end`` set, ``timeline`` complete) also decodes the next chunk's keyframe and two
     more reference frames, so that its last gap is judged against the same neighbours as in
-    one pass over the whole stream; it yields nothing at or past ``end``."""
+    one pass over the whole stream; it yields nothing at or past ``end``. Skipped frames are
+    fetched by a decoder from ``containers``."""
     all_pts = timeline.pts
-    fine = _FineDecoder(path, config, timeline, containers)
+    fine = _FineDecoder(containers)
     refs: list[Picture] = []  # recent decoded frames; refs[nxt:] not yet released
     scores: list[float | None] = []  # scores[j]: the gap ending at refs[j] (None: first frame)
     nxt = 1
