@@ -3,15 +3,19 @@
 Starts its own local stack (Kafka, milvus-lite, Redis, the encoder and the query service under
 supervisord) in a temp run dir on its own ports (49xxx / 46xxx), seeds N classified videos in
 Redis through the scorer's write path (``Registry.set_video_categories`` + ``set_video_classifier``,
-two classifiers each), and starts two more query services on the same stack: one with the cache
-off (``SHOTLINE_CATEGORY_CACHE_TTL_SECONDS=0``), the baseline, measured in the same run, and one
-with the cache on as one serving process per core (``SHOTLINE_GRPC_PROCESSES``, services/query/processes.py).
+two classifiers each), and starts three more query services on the same stack. Four servers:
+- cache on, a core of its own: the process in a cpuset of one core (a Guaranteed pod with cpu: 1
+  under the kubelet's static CPU manager), ghz on the other core — the headline;
+- cache on, cores shared: the stack's own query service, ghz and the server on both cores;
+- cache on as one serving process per core (``SHOTLINE_GRPC_PROCESSES``, services/query/processes.py);
+- the baseline, measured in the same run: the cache off (``SHOTLINE_CATEGORY_CACHE_TTL_SECONDS=0``),
+  a core of its own like the headline.
 
 Load: ghz (Go; ``scripts/install_ghz.sh``), open loop — ``--rps`` fixes the offered rate whatever
 the latency — with ``--concurrency 500`` workers as 500 concurrent streams over 2 HTTP/2 connections (``--connections``),
 each request a video id taken in turn from a shuffled list of all N (uniform: the cache's worst
 case for a given TTL). Per rate and server: a warm-up pass over all N, then ``--seconds``
-measured; p50 / p99, achieved QPS, errors, the server's CPU per request (from /proc) and the
+measured; p50 / p99, achieved QPS, errors, the server's and ghz's CPU per request and the
 cache hit ratio (from the service's own Prometheus counters). Where the time goes: the handler alone in-process (Redis read
 + build vs a cache hit), beside the server's CPU per request.
 
@@ -25,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import re
 import shutil
 import socket
@@ -61,11 +66,21 @@ PORTS = {"kafka_port": 49392, "kafka_controller_port": 49393, "milvus_port": 498
          "query_port": 49351, "encoder_port": 49352, "console_port": 49380, "metrics_port_base": 49701}
 BASELINE_QUERY_PORT, BASELINE_METRICS_PORT = 49353, 49799
 MULTI_QUERY_PORT, MULTI_METRICS_PORT = 49354, 49798
+OWN_QUERY_PORT, OWN_METRICS_PORT = 49355, 49797
 CONNECTIONS = 2  # HTTP/2 connections the 500 streams share (--connections): SO_REUSEPORT spreads connections, not streams
 PROCESSES = len(os.sched_getaffinity(0))  # SHOTLINE_GRPC_PROCESSES of the multi-process server: one per core
 LABELS = ("bench_hot_a", "bench_hot_b")
 TTL_SECONDS = QuerySettings.model_fields["category_cache_ttl_seconds"].default
 MULTI = f"cache on, {PROCESSES} processes"
+# A replica with a core of its own (what the kubelet's static CPU manager gives a Guaranteed pod
+# with cpu: 1): the serving process runs in a cpuset of one core, ghz on the others. One process's
+# threads take turns on the GIL anyway; spread over 2 cores they hand it across cores, which
+# measured ~1.5x the CPU per call (200-280 vs 330-410 us) and 2-5x the p99.
+OWN_CORE = max(os.sched_getaffinity(0))
+OTHER_CORES = (os.sched_getaffinity(0) - {OWN_CORE}) or {OWN_CORE}
+OWN = "cache on, a core of its own"
+SHARED = "cache on, cores shared"
+OFF = "cache off, a core of its own"
 N_TIMED = 3000  # in-process handler calls per breakdown figure
 
 
@@ -81,7 +96,8 @@ def _ports_free() -> None:
     ports = [p for k, p in PORTS.items() if k != "metrics_port_base"]
     ports += [PORTS["metrics_port_base"] + i for i in range(len(local.SERVICES))]
     busy = []
-    for p in [*ports, BASELINE_QUERY_PORT, BASELINE_METRICS_PORT, MULTI_QUERY_PORT, MULTI_METRICS_PORT]:
+    for p in [*ports, BASELINE_QUERY_PORT, BASELINE_METRICS_PORT, MULTI_QUERY_PORT, MULTI_METRICS_PORT,
+              OWN_QUERY_PORT, OWN_METRICS_PORT]:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", p)) == 0:
                 busy.append(p)
@@ -94,6 +110,10 @@ def _fig(figure: str, value: float, unit: str, baseline: float | None = None,
     return {"figure": figure, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio}
 
 
+def _tag(rate: int, server: str) -> str:
+    return f"{rate}/s offered, {CONCURRENCY} streams, {server}"
+
+
 def _against_baseline(tag: str, on: dict[str, Any], off: dict[str, Any]) -> list[dict[str, Any]]:
     """One server's latency, throughput, errors and CPU figures beside the cache-off baseline's."""
     return [
@@ -103,6 +123,7 @@ def _against_baseline(tag: str, on: dict[str, Any], off: dict[str, Any]) -> list
         _fig(f"GetVideoCategories errors, {tag}", on["errors"], "calls", off["errors"], None),
         _fig(f"query CPU per request, {tag}", on["cpu_us_per_req"], "us", off["cpu_us_per_req"],
              off["cpu_us_per_req"] / on["cpu_us_per_req"]),
+        _fig(f"ghz CPU per request, {tag}", on["ghz_cpu_us_per_req"], "us", off["ghz_cpu_us_per_req"], None),
         _fig(f"CPU stolen by the host during the run, {tag}", on["steal"], "share", off["steal"], None),
     ]
 
@@ -169,14 +190,20 @@ def _ready(port: int) -> bool:
 
 
 def ghz(exe: Path, address: str, rate: int, seconds: float, data_file: Path,
-        connections: int = CONNECTIONS) -> dict[str, Any]:
-    """One open-loop ghz run; its JSON report reduced to the figures we keep."""
+        connections: int = CONNECTIONS, cpus: set[int] | None = None) -> dict[str, Any]:
+    """One open-loop ghz run (on ``cpus`` if given); its JSON report reduced to the figures we keep."""
     n = int(rate * seconds)
     cmd = [str(exe), "--insecure", "--proto", str(ROOT / "protos/shotline/v1/query.proto"),
            "--import-paths", str(ROOT / "protos"), "--call", "shotline.v1.QueryService.GetVideoCategories",
            "--data-file", str(data_file), "--rps", str(rate), "--concurrency", str(CONCURRENCY),
-           "--connections", str(connections), "--total", str(n), "--timeout", "5s", "--format", "json", address]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 4 + 60)
+           "--connections", str(connections), "--total", str(n), "--timeout", "5s", "--format", "json",
+           # Our call data has no templates; ghz's help recommends these "for better performance": without
+           # them each call builds a text/template with sprig's ~200 functions.
+           "--disable-template-functions", "--disable-template-data", address]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 4 + 60,
+                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not out.stdout.strip():
         raise RuntimeError(f"ghz failed ({out.returncode}): {out.stderr[-2000:]}")
     rep = json.loads(out.stdout)
@@ -184,7 +211,8 @@ def ghz(exe: Path, address: str, rate: int, seconds: float, data_file: Path,
     codes = rep.get("statusCodeDistribution") or {}
     return {"offered": rate, "count": rep["count"], "qps": rep["rps"], "p50_ms": pct.get(50, float("nan")),
             "p99_ms": pct.get(99, float("nan")), "errors": int(sum(v for k, v in codes.items() if k != "OK")),
-            "error_kinds": rep.get("errorDistribution") or {}}
+            "error_kinds": rep.get("errorDistribution") or {},
+            "ghz_cpu_us_per_req": (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / max(1, rep["count"]) * 1e6}
 
 
 def seed(r: redis.Redis, video_ids: list[str]) -> None:
@@ -243,34 +271,42 @@ def run(st: local.StackSettings, n_videos: int, rates: list[int], seconds: float
     env = {**local.service_env(st.model_copy(update={"run_dir": run_dir}), ep, "query"),
            "SHOTLINE_QUERY_ADDRESS": f"127.0.0.1:{BASELINE_QUERY_PORT}",
            "SHOTLINE_METRICS_PORT": str(BASELINE_METRICS_PORT), "SHOTLINE_CATEGORY_CACHE_TTL_SECONDS": "0"}
+    own_env = {**env, "SHOTLINE_QUERY_ADDRESS": f"127.0.0.1:{OWN_QUERY_PORT}",
+               "SHOTLINE_METRICS_PORT": str(OWN_METRICS_PORT), "SHOTLINE_CATEGORY_CACHE_TTL_SECONDS": str(TTL_SECONDS)}
     multi_env = {**env, "SHOTLINE_QUERY_ADDRESS": f"127.0.0.1:{MULTI_QUERY_PORT}",
                  "SHOTLINE_METRICS_PORT": str(MULTI_METRICS_PORT), "SHOTLINE_CATEGORY_CACHE_TTL_SECONDS": str(TTL_SECONDS),
                  "SHOTLINE_GRPC_PROCESSES": str(PROCESSES), "SHOTLINE_GRPC_WORKERS": "2"}
-    log = (run_dir / "logs" / "query-nocache.log").open("w")
-    base = subprocess.Popen([sys.executable, "-m", "services.query"], env={**os.environ, **env}, cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)
-    multi = subprocess.Popen([sys.executable, "-m", "services.query"], env={**os.environ, **multi_env}, cwd=ROOT,
-                             stdout=log, stderr=subprocess.STDOUT)
+    log = (run_dir / "logs" / "query-bench.log").open("w")
+
+    def start(env: dict[str, str], cpus: set[int] | None = None) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "services.query"], env={**os.environ, **env}, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+
+    base, own, multi = start(env, {OWN_CORE}), start(own_env, {OWN_CORE}), start(multi_env)
     res: list[dict] = []
     try:
         _wait("query (cache off)", lambda: _ready(BASELINE_METRICS_PORT))
+        _wait("query (a core of its own)", lambda: _ready(OWN_METRICS_PORT))
         _wait("query (multi-process)", lambda: _ready(MULTI_METRICS_PORT))
-        for port in (st.metrics_port("query"), MULTI_METRICS_PORT):
+        for port in (st.metrics_port("query"), OWN_METRICS_PORT, MULTI_METRICS_PORT):
             _wait("the category cache's consumer", lambda p=port: _metrics(p)["consumer_up"] == 1, 60)
         cached_pid = int(local._ctl(run_dir, "pid", "query").stdout.strip())
-        servers = {"cache on": (f"127.0.0.1:{st.query_port}", cached_pid, st.metrics_port("query")),
-                   MULTI: (f"127.0.0.1:{MULTI_QUERY_PORT}", multi.pid, MULTI_METRICS_PORT),
-                   "cache off": (f"127.0.0.1:{BASELINE_QUERY_PORT}", base.pid, BASELINE_METRICS_PORT)}
+        # name -> (address, pid, metrics port, the cores ghz runs on: None = all)
+        servers = {OWN: (f"127.0.0.1:{OWN_QUERY_PORT}", own.pid, OWN_METRICS_PORT, OTHER_CORES),
+                   SHARED: (f"127.0.0.1:{st.query_port}", cached_pid, st.metrics_port("query"), None),
+                   MULTI: (f"127.0.0.1:{MULTI_QUERY_PORT}", multi.pid, MULTI_METRICS_PORT, None),
+                   OFF: (f"127.0.0.1:{BASELINE_QUERY_PORT}", base.pid, BASELINE_METRICS_PORT, OTHER_CORES)}
         res += handler_breakdown(ep.redis, video_ids)
         res.append(_fig("machine busy before the load runs (after waiting up to 120 s for it to settle)",
                         _settle(), "share"))
         for rate in rates:
             got: dict[str, dict] = {}
-            for name, (address, pid, mport) in servers.items():
+            for name, (address, pid, mport, cpus) in servers.items():
                 # Warm-up: connection, threads, and one pass over every video (the steady state).
-                ghz(exe, address, rate, len(video_ids) / rate, data_file, connections)
+                ghz(exe, address, rate, len(video_ids) / rate, data_file, connections, cpus)
                 m0, c0, t0 = _metrics(mport), _cpu_seconds(pid), _cpu_times()
-                g = ghz(exe, address, rate, seconds, data_file, connections)
+                g = ghz(exe, address, rate, seconds, data_file, connections, cpus)
                 m1, c1 = _metrics(mport), _cpu_seconds(pid)
                 g["steal"] = _shares(t0, _cpu_times())[1]  # CPU the host gave other guests meanwhile
                 g["cpu_us_per_req"] = (c1 - c0) / max(1, g["count"]) * 1e6
@@ -279,17 +315,13 @@ def run(st: local.StackSettings, n_videos: int, rates: list[int], seconds: float
                 g["hit_ratio"] = hits / looked if looked else 0.0
                 got[name] = g
                 print(f"  {name} @ {rate}/s: {g}", flush=True)
-            on, multi_on, off = got["cache on"], got[MULTI], got["cache off"]
-            tag = f"{rate}/s offered, {CONCURRENCY} streams"
-            mtag = f"{tag}, {PROCESSES} serving processes"
-            res += [
-                *_against_baseline(mtag, multi_on, off),
-                *_against_baseline(tag, on, off),
-                _fig(f"cache hit ratio, {tag} (TTL {TTL_SECONDS:.0f} s, {n_videos:,} videos uniform)",
-                     on["hit_ratio"], "ratio"),
-            ]
+            off = got[OFF]
+            for name in (OWN, SHARED, MULTI):
+                res += _against_baseline(_tag(rate, name), got[name], off)
+            res.append(_fig(f"cache hit ratio, {_tag(rate, OWN)} (TTL {TTL_SECONDS:.0f} s, {n_videos:,} videos uniform)",
+                            got[OWN]["hit_ratio"], "ratio"))
     finally:
-        for proc in (base, multi):
+        for proc in (base, own, multi):
             proc.terminate()
             try:
                 proc.wait(30)
@@ -335,8 +367,7 @@ def main() -> list[dict]:
     Console().print(table)
     by = {r["figure"]: r for r in results}
     for rate in rates:
-        for tag in (f"{rate}/s offered, {CONCURRENCY} streams",
-                    f"{rate}/s offered, {CONCURRENCY} streams, {PROCESSES} serving processes"):
+        for tag in (_tag(rate, n) for n in (OWN, SHARED, MULTI)):
             p99 = by[f"GetVideoCategories p99, {tag}"]["value"]
             qps = by[f"GetVideoCategories achieved QPS, {tag}"]["value"]
             ok = p99 <= TARGET_P99_MS and qps >= min(rate, TARGET_QPS) * 0.98

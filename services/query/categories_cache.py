@@ -1,6 +1,6 @@
 """In-process cache of the per-video read model that `GetVideoCategories` serves (the ad-serving hot path).
 
-What is cached: whatever ``load(video_id)`` builds from `Registry.video_read_model` — the categories
+What is cached: whatever ``load_many(video_ids)`` builds from `Registry.video_read_models` — the categories
 document and the user classifiers' per-video scores, already turned into the response (message and
 its serialized bytes), or None for a video that has not been classified (negative entries too).
 
@@ -21,13 +21,22 @@ How it stays correct:
   answering the periodic end-offset probe) clears it and bypasses it — every call reads Redis —
   until the consumer is back.
 - A load that raced an invalidation (it read Redis before the eviction landed) is not stored.
+
+Refresh ahead: an entry asked for after a jittered 50–80% of its TTL is queued for a background
+reload (batched, one Redis pipeline per batch) and served from the cache meanwhile, so a video
+that keeps being asked for never expires on the request path. Without it every entry filled in
+the same few seconds (a warm-up, the flood after a deploy's clear) expired together a TTL later
+and those calls all read Redis at once: p99 35–265 ms in the runs that crossed that moment, vs
+3–8 ms in the rest. The staleness bound is unchanged: nothing is served past its TTL.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -46,24 +55,42 @@ CONSUMER_UP = Gauge("shotline_query_category_cache_consumer_up_ratio",
                     "1 while the cache's invalidation consumer holds its positions (the cache is in use), else 0; "
                     "with several serving processes, the lowest of them",
                     multiprocess_mode="livemin")
+REFRESHES = Counter("shotline_query_category_cache_refreshes_total",
+                    "Category cache entries reloaded in the background before their TTL ran out, by outcome "
+                    "(stored, raced: an invalidation came first, failed: Redis error)", ["outcome"])
 _HIT, _MISS, _BYPASS = CACHE_CALLS.labels("hit"), CACHE_CALLS.labels("miss"), CACHE_CALLS.labels("bypass")
 
 MAX_TRACKED_INVALIDATIONS = 100_000
+REFRESH_AFTER = (0.5, 0.8)  # share of the TTL after which a hit queues a reload (uniform: spreads a herd)
+REFRESH_BATCH = 64  # videos per background reload: one pipeline, and the GIL let go between batches
+# How long the refresher gathers due videos before it reloads them: a reload of one video costs
+# ~130 µs of CPU, one of 64 in a batch ~35 µs each; reloading each as it came due cost ~230 µs a
+# reload on the serving process (thread hand-offs), 100 ms gathers ~50 at 2,000 calls/s.
+REFRESH_GATHER_SECONDS = 0.1
 
 
 class CategoriesCache:
-    """video id → built read model, with a TTL, event-driven eviction and race-safe fills.
+    """video id → built read model, with a TTL, event-driven eviction, race-safe fills and refresh ahead.
 
-    Hits take no lock (a dict read under the GIL); misses, evictions and clears do.
+    ``load_many(ids)`` builds the read models of several videos (None for an unclassified one).
+    Hits take no lock (a dict read under the GIL); misses, reloads, evictions and clears do.
+    `start_refresher()` runs the background reloads on a daemon thread; `refresh_due()` is one
+    round of them.
     """
 
-    def __init__(self, load: Callable[[str], Any], ttl_seconds: float = 60.0, max_entries: int = 200_000,
-                 clock: Callable[[], float] = time.monotonic):
-        self._load = load
+    def __init__(self, load_many: Callable[[Sequence[str]], list[Any]], ttl_seconds: float = 60.0,
+                 max_entries: int = 200_000, clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None):
+        self._load_many = load_many
         self.ttl = ttl_seconds
         self.max_entries = max_entries
         self._clock = clock
-        self._entries: dict[str, tuple[float, Any]] = {}
+        self._rng = rng or random.Random()
+        self._entries: dict[str, tuple[float, float, Any]] = {}  # id -> (expires, refresh after, value)
+        self._due: deque[str] = deque()  # ids queued for a background reload
+        self._queued: set[str] = set()
+        self._wake = threading.Event()
+        self.reload_failed = False  # the last background reload failed: the refresher backs off
         self._lock = threading.Lock()
         self._seq = 0  # bumped by every invalidation
         self._floor = 0  # loads that started before this may not store (a clear happened since)
@@ -77,20 +104,74 @@ class CategoriesCache:
         now = self._clock()
         if not self.active:
             _BYPASS.inc()
-            return self._load(video_id)
+            return self._load_many((video_id,))[0]
         e = self._entries.get(video_id)
         if e is not None and e[0] > now:
             _HIT.inc()
-            return e[1]
+            if now >= e[1] and video_id not in self._queued:
+                self._queued.add(video_id)
+                self._due.append(video_id)
+                self._wake.set()
+            return e[2]
         _MISS.inc()
         start = self._seq
-        value = self._load(video_id)
+        value = self._load_many((video_id,))[0]
+        self._store(start, now, [(video_id, value)])
+        return value
+
+    def _store(self, start: int, now: float, loaded: list[tuple[str, Any]]) -> int:
+        """Keeps what was loaded since invalidation number ``start``, unless an eviction or a clear
+        came in between; returns how many were kept."""
+        kept = 0
         with self._lock:
-            if self.active and start >= self._floor and self._invalidated.get(video_id, -1) < start:
+            if not self.active or start < self._floor:
+                return 0
+            for video_id, value in loaded:
+                if self._invalidated.get(video_id, -1) >= start:
+                    continue
                 if len(self._entries) >= self.max_entries and video_id not in self._entries:
                     self._entries.pop(next(iter(self._entries)))  # oldest fill first (dicts keep order)
-                self._entries[video_id] = (now + self.ttl, value)
-        return value
+                self._entries.pop(video_id, None)  # a reload moves to the end: the newest fill
+                self._entries[video_id] = (now + self.ttl, now + self.ttl * self._rng.uniform(*REFRESH_AFTER), value)
+                kept += 1
+        return kept
+
+    def refresh_due(self, limit: int = REFRESH_BATCH) -> int:
+        """Reloads up to ``limit`` queued videos in one batch; returns how many it took off the queue."""
+        ids = []
+        while self._due and len(ids) < limit:
+            ids.append(self._due.popleft())
+        if not ids:
+            return 0
+        start, now = self._seq, self._clock()
+        try:
+            values = self._load_many(ids)
+        except Exception as e:  # noqa: BLE001 - Redis down: the entries expire and the calls see the error
+            REFRESHES.labels("failed").inc(len(ids))
+            log.warning("category cache reload failed", videos=len(ids), error=repr(e)[:200])
+            self.reload_failed = True
+            return len(ids)
+        finally:
+            self._queued.difference_update(ids)
+        kept = self._store(start, now, list(zip(ids, values, strict=True)))
+        REFRESHES.labels("stored").inc(kept)
+        REFRESHES.labels("raced").inc(len(ids) - kept)
+        return len(ids)
+
+    def start_refresher(self) -> CategoriesCache:
+        def run() -> None:
+            while True:
+                self._wake.wait()
+                time.sleep(REFRESH_GATHER_SECONDS)
+                self._wake.clear()
+                while self.refresh_due():
+                    time.sleep(0)  # let the serving threads have the GIL between batches
+                if self.reload_failed:
+                    self.reload_failed = False
+                    time.sleep(1.0)
+
+        threading.Thread(target=run, name="category-cache-refresher", daemon=True).start()
+        return self
 
     def invalidate(self, video_id: str) -> None:
         with self._lock:
@@ -108,6 +189,8 @@ class CategoriesCache:
             self._floor = self._seq
             self._entries.clear()
             self._invalidated.clear()
+            self._due.clear()
+            self._queued.clear()
         INVALIDATIONS.labels(reason).inc()
 
 

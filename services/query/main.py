@@ -54,6 +54,7 @@ def main(s: QuerySettings) -> None:
             vid = key.decode() if key else events_pb2.VideoClassified.FromString(value).meta.video_id
             cache.invalidate(vid)
 
+        cache.start_refresher()
         invalidator = Invalidator(cache, s.kafka_bootstrap_servers, {
             s.topic(topics.VIDEOS_CLASSIFIED): classified,
             s.topic(topics.MODELS_DEPLOYED): lambda key, value: cache.clear("deploy"),

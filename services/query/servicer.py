@@ -13,6 +13,7 @@ import threading
 import time
 from concurrent import futures
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import grpc
 import numpy as np
@@ -131,7 +132,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         # GetVideoCategories' read-model cache (categories_cache.py); None: every call reads Redis.
         self.categories_cache: CategoriesCache | None = (
-            CategoriesCache(self._build_categories, ttl_seconds=categories_cache_ttl_seconds)
+            CategoriesCache(self._build_read_models, ttl_seconds=categories_cache_ttl_seconds)
             if categories_cache_ttl_seconds > 0 else None)
 
     def _annotator(self, claimed: str, context: grpc.ServicerContext) -> str:
@@ -323,22 +324,28 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         return cache.get(video_id) if cache is not None else self._build_categories(video_id)
 
     def _build_categories(self, video_id: str) -> tuple[query_pb2.VideoCategories, bytes] | None:
-        """The read model as served (message and bytes), None for an unclassified video; what the
-        categories cache stores."""
-        doc, classifiers = self.registry.video_read_model(video_id)
-        if doc is None and not classifiers:
-            return None
-        doc = doc or {}
-        msg = query_pb2.VideoCategories(
-            video_id=video_id,
-            categories=[common_pb2.CategoryScore(**c) for c in doc.get("categories", [])],
-            taxonomy_version=doc.get("taxonomy_version", ""),
-            model_versions=doc.get("model_versions", {}),
-            classified_at_ms=int(doc.get("classified_at_ms", 0)),
-            classifiers=[self._classifier_score(k, v) for k, v in sorted(classifiers.items())],
-            text_sources=doc.get("text_sources", []),
-        )
-        return msg, msg.SerializeToString()
+        """The read model as served (message and bytes), None for an unclassified video."""
+        return self._build_read_models((video_id,))[0]
+
+    def _build_read_models(self, video_ids: Sequence[str]) -> list[tuple[query_pb2.VideoCategories, bytes] | None]:
+        """`_build_categories` for several videos, one Redis round trip; what the categories cache loads."""
+        out: list[tuple[query_pb2.VideoCategories, bytes] | None] = []
+        for video_id, (doc, classifiers) in zip(video_ids, self.registry.video_read_models(video_ids), strict=True):
+            if doc is None and not classifiers:
+                out.append(None)
+                continue
+            doc = doc or {}
+            msg = query_pb2.VideoCategories(
+                video_id=video_id,
+                categories=[common_pb2.CategoryScore(**c) for c in doc.get("categories", [])],
+                taxonomy_version=doc.get("taxonomy_version", ""),
+                model_versions=doc.get("model_versions", {}),
+                classified_at_ms=int(doc.get("classified_at_ms", 0)),
+                classifiers=[self._classifier_score(k, v) for k, v in sorted(classifiers.items())],
+                text_sources=doc.get("text_sources", []),
+            )
+            out.append((msg, msg.SerializeToString()))
+        return out
 
     # -- classifiers ----------------------------------------------------------------------
     def _known(self, label: str) -> str:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,13 +223,15 @@ class Registry:
         raw = self._call(self.r.get, self._k("video", video_id, "categories"))
         return json.loads(raw) if raw else None
 
-    def video_read_model(self, video_id: str) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
-        """Categories and classifier scores of a video in one round trip (the ad-serving hot path)."""
+    def video_read_models(self, video_ids: Sequence[str]) -> list[tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]]:
+        """Categories and classifier scores of each video, all in one round trip (the ad-serving hot path)."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.get(self._k("video", video_id, "categories"))
-        pipe.hgetall(self._k("video", video_id, "classifiers"))
-        doc, classifiers = self._call(pipe.execute)
-        return (json.loads(doc) if doc else None), {k.decode(): json.loads(v) for k, v in classifiers.items()}
+        for video_id in video_ids:
+            pipe.get(self._k("video", video_id, "categories"))
+            pipe.hgetall(self._k("video", video_id, "classifiers"))
+        got = self._call(pipe.execute)
+        return [((json.loads(doc) if doc else None), {k.decode(): json.loads(v) for k, v in classifiers.items()})
+                for doc, classifiers in zip(got[::2], got[1::2], strict=True)]
 
     # -- writes (trainer) -------------------------------------------------------------------
     def add_annotations(self, label: str, items: list[Annotation], description: str = "") -> int:

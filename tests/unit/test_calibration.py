@@ -245,7 +245,7 @@ class _Registry:
     def versions(self, label): return {v: m for (k, v), m in self.metas.items() if k == label}  # noqa: E704
     def annotations(self, label): return []  # noqa: E704
     def meta(self, label): return {"description": ""}  # noqa: E704
-    def video_read_model(self, video_id): return None, self.per_video.get(video_id, {})  # noqa: E704
+    def video_read_models(self, ids): return [(None, self.per_video.get(v, {})) for v in ids]  # noqa: E704
     def push_recent(self, label, scores): pass  # noqa: E704
     def training_since_ms(self, label): return 0  # noqa: E704
     def dirty_score(self, label): return None  # noqa: E704

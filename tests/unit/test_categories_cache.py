@@ -26,9 +26,9 @@ class Clock:
 def counting(values: dict[str, str]):  # type: ignore[no-untyped-def]
     calls: list[str] = []
 
-    def load(vid: str) -> str | None:
-        calls.append(vid)
-        return values.get(vid)
+    def load(vids: list[str]) -> list[str | None]:
+        calls.extend(vids)
+        return [values.get(v) for v in vids]
 
     return load, calls
 
@@ -50,10 +50,98 @@ def test_hits_until_ttl_then_reload() -> None:
     assert c.get("a") == "1"
     store["a"] = "2"  # changed with no event (classifier scores): served stale within the TTL only
     clock.t += 9.9
-    assert c.get("a") == "1"
+    assert c.get("a") == "1"  # (queued for a reload that nobody runs here)
     clock.t += 0.2
     assert c.get("a") == "2"
     assert calls == ["a", "a"]
+
+
+def test_a_video_asked_for_late_in_its_ttl_is_reloaded_in_the_background() -> None:
+    store = {"a": "1", "b": "1"}
+    load, calls = counting(store)
+    clock = Clock()
+    c = CategoriesCache(load, ttl_seconds=10, clock=clock)
+    c.active = True
+    c.get("a"), c.get("b")
+    store.update(a="2", b="2")
+    clock.t += 4.9  # before half the TTL: nothing is due
+    assert c.get("a") == "1" and c.refresh_due() == 0
+    clock.t += 3.2  # 8.1 s: past every entry's refresh point (at most 80% of the TTL)
+    assert c.get("a") == "1" and c.get("a") == "1"  # served from the cache meanwhile, queued once
+    assert c.refresh_due() == 1 and calls == ["a", "b", "a"]  # b was not asked for: left to expire
+    assert c.get("a") == "2"  # the reload, with a fresh TTL
+    clock.t += 9.9  # 18 s: a's reload is within its TTL, b's fill is not
+    assert c.get("a") == "2" and c.get("b") == "2"
+    assert calls == ["a", "b", "a", "b"]  # a never missed; b missed once
+
+
+def test_entries_filled_together_come_due_at_different_times() -> None:
+    load, _ = counting({str(i): "x" for i in range(200)})
+    c = CategoriesCache(load, ttl_seconds=100, clock=Clock())
+    c.active = True
+    for i in range(200):
+        c.get(str(i))
+    due = sorted(e[1] - 100.0 for e in c._entries.values())  # refresh point minus the fill time
+    assert 50.0 <= due[0] and due[-1] <= 80.0
+    assert due[-1] - due[0] > 20.0  # spread over most of the 50-80% window, not one moment
+
+
+def test_a_reload_that_raced_an_invalidation_is_not_stored() -> None:
+    store = {"v": "old"}
+    c: CategoriesCache
+    racing = False
+
+    def load(vids: list[str]) -> list[str]:
+        value = [store[v] for v in vids]
+        if racing:
+            store["v"] = "new"
+            c.invalidate("v")  # the scorer's event lands while the reload reads Redis
+        return value
+
+    clock = Clock()
+    c = CategoriesCache(load, ttl_seconds=10, clock=clock)
+    c.active = True
+    c.get("v")
+    clock.t += 8.5
+    c.get("v")
+    store["v"], racing = "mid", True
+    assert c.refresh_due() == 1
+    assert len(c) == 0  # evicted by the event, and the reload it raced not kept
+    racing = False
+    assert c.get("v") == "new"
+
+
+def test_a_failed_reload_keeps_serving_until_the_ttl() -> None:
+    clock = Clock()
+    fail = False
+
+    def load(vids: list[str]) -> list[str]:
+        if fail:
+            raise ConnectionError("redis down")
+        return ["x" for _ in vids]
+
+    c = CategoriesCache(load, ttl_seconds=10, clock=clock)
+    c.active = True
+    c.get("v")
+    clock.t += 8.5
+    fail = True
+    assert c.get("v") == "x" and c.refresh_due() == 1 and c.reload_failed
+    assert c.get("v") == "x"  # still within the TTL
+    clock.t += 2
+    with pytest.raises(ConnectionError):
+        c.get("v")  # expired: the call reads Redis and sees its error
+
+
+def test_a_clear_drops_queued_reloads() -> None:
+    load, calls = counting({"v": "x"})
+    clock = Clock()
+    c = CategoriesCache(load, ttl_seconds=10, clock=clock)
+    c.active = True
+    c.get("v")
+    clock.t += 8.5
+    c.get("v")
+    c.clear("deploy")
+    assert c.refresh_due() == 0 and calls == ["v"]
 
 
 def test_invalidate_and_clear_evict_and_negatives_are_cached() -> None:
@@ -76,11 +164,12 @@ def test_a_load_that_raced_an_invalidation_is_not_stored() -> None:
     store = {"v": "old"}
     c: CategoriesCache
 
-    def load(vid: str) -> str:
+    def load(vids: list[str]) -> list[str]:
+        (vid,) = vids
         value = store[vid]
         store[vid] = "new"
         c.invalidate(vid)  # the event lands while this load is in flight
-        return value
+        return [value]
 
     c = CategoriesCache(load, ttl_seconds=60, clock=Clock())
     c.active = True
@@ -91,10 +180,10 @@ def test_a_load_that_raced_an_invalidation_is_not_stored() -> None:
 def test_deactivation_mid_load_is_not_stored() -> None:
     c: CategoriesCache
 
-    def load(vid: str) -> str:
+    def load(vids: list[str]) -> list[str]:
         c.active = False
         c.clear("reset")
-        return "x"
+        return ["x"]
 
     c = CategoriesCache(load, ttl_seconds=60, clock=Clock())
     c.active = True
@@ -114,6 +203,9 @@ def test_size_bound_drops_the_oldest_fill() -> None:
 class FakeRegistry:
     def __init__(self, docs: dict[str, dict]) -> None:  # type: ignore[type-arg]
         self.docs = docs
+
+    def video_read_models(self, vids):  # type: ignore[no-untyped-def]  # what the query service calls
+        return [self.video_read_model(v) for v in vids]
 
     def video_read_model(self, vid: str):  # type: ignore[no-untyped-def]
         return self.docs.get(vid), {}
@@ -257,3 +349,21 @@ def test_invalidator_evicts_on_events_and_turns_the_cache_off_on_failure() -> No
     finally:
         inv.stop()
     assert cache.active is False and len(cache) == 0
+
+
+def test_the_refresher_thread_reloads_what_is_due() -> None:
+    import time
+
+    store = {"v": "1"}
+    load, calls = counting(store)
+    clock = Clock()
+    c = CategoriesCache(load, ttl_seconds=10, clock=clock).start_refresher()
+    c.active = True
+    c.get("v")
+    store["v"] = "2"
+    clock.t += 8.5
+    assert c.get("v") == "1"
+    deadline = time.monotonic() + 5
+    while c.get("v") != "2" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert c.get("v") == "2" and calls == ["v", "v"]

@@ -26,6 +26,9 @@ class Registry:
     def __init__(self, docs: dict[str, dict]) -> None:  # type: ignore[type-arg]
         self.docs, self.reads = docs, []  # type: ignore[var-annotated]
 
+    def video_read_models(self, vids):  # type: ignore[no-untyped-def]  # what the query service calls
+        return [self.video_read_model(v) for v in vids]
+
     def video_read_model(self, vid: str):  # type: ignore[no-untyped-def]
         self.reads.append(vid)
         return self.docs.get(vid), {}
