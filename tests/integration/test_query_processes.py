@@ -148,3 +148,22 @@ def test_a_dead_serving_process_takes_the_replica_down(stack: local.Endpoints, s
     wait_for(lambda: not Path(f"/proc/{first}").exists() or "Z" in Path(f"/proc/{first}/stat").read_text().split()[2],
              30, what="the other serving process stopped")
     assert "serving process 1" in (tmp_path / "query.log").read_text()
+
+
+def _allowed(pid: int) -> set[int]:
+    """A process's cpuset, as the kernel reports it (``Cpus_allowed_list: 0-1`` or ``0,2``)."""
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("Cpus_allowed_list"))
+    cores: set[int] = set()
+    for part in line.split(":", 1)[1].strip().split(","):
+        lo, _, hi = part.partition("-")
+        cores |= set(range(int(lo), int(hi or lo) + 1))
+    return cores
+
+
+def test_each_process_gets_a_core_of_its_own_when_the_cpuset_has_one_each(replica: Replica) -> None:
+    given = _allowed(replica.proc.pid)
+    got = sorted((_allowed(c) for c in _children(replica.proc.pid)), key=min)
+    if len(given) == 2:  # this machine: 2 cores for 2 processes
+        assert got == [{c} for c in sorted(given)]
+    else:  # a shared pool: left to the scheduler
+        assert got == [given, given]

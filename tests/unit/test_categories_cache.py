@@ -367,3 +367,4 @@ def test_the_refresher_thread_reloads_what_is_due() -> None:
     while c.get("v") != "2" and time.monotonic() < deadline:
         time.sleep(0.01)
     assert c.get("v") == "2" and calls == ["v", "v"]
+
