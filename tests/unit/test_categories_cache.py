@@ -86,6 +86,16 @@ def test_entries_filled_together_come_due_at_different_times() -> None:
     assert due[-1] - due[0] > 20.0  # spread over most of the 50-80% window, not one moment
 
 
+def queued_for_reload(load, clock: Clock) -> CategoriesCache:  # type: ignore[no-untyped-def]
+    """An active cache holding "v", asked for again past its refresh point: "v" is queued."""
+    c = CategoriesCache(load, ttl_seconds=10, clock=clock)
+    c.active = True
+    c.get("v")
+    clock.t += 8.5
+    c.get("v")
+    return c
+
+
 def test_a_reload_that_raced_an_invalidation_is_not_stored() -> None:
     store = {"v": "old"}
     c: CategoriesCache
@@ -98,12 +108,7 @@ def test_a_reload_that_raced_an_invalidation_is_not_stored() -> None:
             c.invalidate("v")  # the scorer's event lands while the reload reads Redis
         return value
 
-    clock = Clock()
-    c = CategoriesCache(load, ttl_seconds=10, clock=clock)
-    c.active = True
-    c.get("v")
-    clock.t += 8.5
-    c.get("v")
+    c = queued_for_reload(load, Clock())
     store["v"], racing = "mid", True
     assert c.refresh_due() == 1
     assert len(c) == 0  # evicted by the event, and the reload it raced not kept
@@ -120,12 +125,9 @@ def test_a_failed_reload_keeps_serving_until_the_ttl() -> None:
             raise ConnectionError("redis down")
         return ["x" for _ in vids]
 
-    c = CategoriesCache(load, ttl_seconds=10, clock=clock)
-    c.active = True
-    c.get("v")
-    clock.t += 8.5
+    c = queued_for_reload(load, clock)
     fail = True
-    assert c.get("v") == "x" and c.refresh_due() == 1 and c.reload_failed
+    assert c.refresh_due() == 1 and c.reload_failed
     assert c.get("v") == "x"  # still within the TTL
     clock.t += 2
     with pytest.raises(ConnectionError):
@@ -134,12 +136,7 @@ def test_a_failed_reload_keeps_serving_until_the_ttl() -> None:
 
 def test_a_clear_drops_queued_reloads() -> None:
     load, calls = counting({"v": "x"})
-    clock = Clock()
-    c = CategoriesCache(load, ttl_seconds=10, clock=clock)
-    c.active = True
-    c.get("v")
-    clock.t += 8.5
-    c.get("v")
+    c = queued_for_reload(load, Clock())
     c.clear("deploy")
     assert c.refresh_due() == 0 and calls == ["v"]
 
