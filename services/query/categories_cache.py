@@ -139,8 +139,11 @@ class CategoriesCache:
     def refresh_due(self, limit: int = REFRESH_BATCH) -> int:
         """Reloads up to ``limit`` queued videos in one batch; returns how many it took off the queue."""
         ids = []
-        while self._due and len(ids) < limit:
-            ids.append(self._due.popleft())
+        while len(ids) < limit:
+            try:
+                ids.append(self._due.popleft())
+            except IndexError:  # empty, or a clear() on the consumer's thread emptied it just now
+                break
         if not ids:
             return 0
         start, now = self._seq, self._clock()
@@ -164,8 +167,12 @@ class CategoriesCache:
                 self._wake.wait()
                 time.sleep(REFRESH_GATHER_SECONDS)
                 self._wake.clear()
-                while self.refresh_due():
-                    time.sleep(0)  # let the serving threads have the GIL between batches
+                try:
+                    while self.refresh_due():
+                        time.sleep(0)  # let the serving threads have the GIL between batches
+                except Exception as e:  # noqa: BLE001 - a bug must not end the thread: entries would then only expire
+                    log.error("category cache refresher failed", error=repr(e)[:300])
+                    self.reload_failed = True
                 if self.reload_failed:
                     self.reload_failed = False
                     time.sleep(1.0)
