@@ -48,6 +48,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.query import write_categories
+from services.query.processes import pinned_to
 from services.query.settings import QuerySettings
 from services.query.servicer import QueryServicer
 from shotline.errors import BadInput
@@ -202,7 +203,7 @@ def ghz(exe: Path, address: str, rate: int, seconds: float, data_file: Path,
            "--disable-template-functions", "--disable-template-data", address]
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 4 + 60,
-                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+                         preexec_fn=pinned_to(cpus))
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not out.stdout.strip():
         raise RuntimeError(f"ghz failed ({out.returncode}): {out.stderr[-2000:]}")
@@ -281,7 +282,7 @@ def run(st: local.StackSettings, n_videos: int, rates: list[int], seconds: float
     def start(env: dict[str, str], cpus: set[int] | None = None) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "services.query"], env={**os.environ, **env}, cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT,
-                                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+                                preexec_fn=pinned_to(cpus))
 
     base, own, multi = start(env, {OWN_CORE}), start(own_env, {OWN_CORE}), start(multi_env)
     res: list[dict] = []

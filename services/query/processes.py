@@ -65,7 +65,7 @@ def supervise(n: int, grace_seconds: float) -> int:
         signal.signal(sig, lambda *_: stop.set())
     children = [subprocess.Popen([sys.executable, "-m", "services.query"],
                                  env={**os.environ, PROCESS_INDEX_ENV: str(i), "PROMETHEUS_MULTIPROC_DIR": metrics_dir},
-                                 preexec_fn=_pin(cores[i]))
+                                 preexec_fn=pinned_to(cores[i]))
                 for i in range(n)]
     failed = None
     try:
@@ -91,6 +91,7 @@ def supervise(n: int, grace_seconds: float) -> int:
     return 0 if all(c.returncode == 0 for c in children) else 1
 
 
-def _pin(core: set[int] | None):  # type: ignore[no-untyped-def]
-    """Runs in the child before exec, so every thread the service starts inherits the core."""
-    return None if core is None else (lambda: os.sched_setaffinity(0, core))
+def pinned_to(cores: set[int] | None):  # type: ignore[no-untyped-def]
+    """A ``preexec_fn`` that confines a child to ``cores`` (None: no pinning). It runs in the child
+    before exec, so every thread the program starts inherits them."""
+    return None if cores is None else (lambda: os.sched_setaffinity(0, cores))
